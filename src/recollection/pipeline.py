@@ -1,0 +1,122 @@
+"""Recollect files end to end: load, perceive, recall, score, save. Shared by CLI and dashboard."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from . import __version__
+from .cnn.models import LoadedModel
+from .errors import RecollectionError
+from .retrace.engine import Recollection, Recollector
+from .retrace.normalize import view as make_view
+from .retrace.sources import Source
+from .scores import score_reconstruction, specificity
+
+CONTROLS = ("random-class", "zero")
+
+
+@dataclass
+class ImageResult:
+    """One image's recollection with everything written about it."""
+
+    name: str
+    pixels: Tensor  # C×H×W in [0, 1]: the (resized, cropped) original
+    raw: Tensor  # C×H×W raw reconstruction, before any view
+    shown: Tensor  # C×H×W view of it, in [0, 1]
+    predicted: int
+    predicted_name: str
+    target: int | None
+    scores: dict[str, float]
+    specificity: dict[str, float] = field(default_factory=dict)
+
+
+def check_writable(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` and prove it can be written, before any work is done."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".recollect-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise RecollectionError(f"cannot write to output directory {out}: {e.strerror or e}") from None
+    return out
+
+
+def shown_image(raw: Tensor, view: str, info: LoadedModel) -> Tensor:
+    """A raw N×C×H×W reconstruction as an image in [0, 1] (``std`` z-scores min–max scaled)."""
+    mean, std = info.mean_std()
+    shown = make_view(raw, view, mean, std)
+    return make_view(shown, "minmax") if view == "std" else shown
+
+
+def recollect_pixels(rec: Recollector, info: LoadedModel, pixels: Tensor, names: Sequence[str],
+                     source: Source, view: str = "rescale_std", controls: Iterable[str] = CONTROLS,
+                     ) -> tuple[list[ImageResult], Recollection]:
+    """Recollect a batch of N×C×H×W pixel images and score each one (and its specificity)."""
+    trace = rec.perceive(info.normalise(pixels))
+    result = rec.recall(trace, source)
+    raw = result.image.float().cpu()
+    shown = shown_image(raw, view, info)
+    control_images = {c: rec.recall(trace, c).image.float().cpu() for c in controls if c != str(source)}
+    out = []
+    for i, name in enumerate(names):
+        predicted = int(result.predicted[i])
+        out.append(ImageResult(
+            name=name, pixels=pixels[i], raw=raw[i], shown=shown[i], predicted=predicted,
+            predicted_name=info.classes[predicted] if predicted < len(info.classes) else str(predicted),
+            target=None if result.targets is None else int(result.targets[i]),
+            scores=score_reconstruction(pixels[i], raw[i]),
+            specificity={c: specificity(raw[i], img[i]) for c, img in control_images.items()},
+        ))
+    return out, result
+
+
+def to_png(image: Tensor, path: Path) -> None:
+    array = (image.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    Image.fromarray(array).save(path)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(".tmp-" + path.name)
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_result(result: ImageResult, out_dir: Path, stem: str, config: dict) -> dict:
+    """Write ``<stem>.original.png``, ``.recalled.png``, ``.npy`` (raw C×H×W float32) and ``.json``."""
+    _atomic_write(out_dir / f"{stem}.original.png", lambda p: to_png(result.pixels, p))
+    _atomic_write(out_dir / f"{stem}.recalled.png", lambda p: to_png(result.shown, p))
+    _atomic_write(out_dir / f"{stem}.npy", lambda p: np.save(p, result.raw.numpy().astype(np.float32)))
+    record = {
+        "image": result.name,
+        "config": config,
+        "predicted": {"index": result.predicted, "name": result.predicted_name},
+        "target": result.target,
+        "scores": result.scores,
+        "specificity": result.specificity,
+        "recollection_version": __version__,
+    }
+    _atomic_write(out_dir / f"{stem}.json", lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+    return record
+
+
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """File stems, suffixed -2, -3, ... where two inputs share one."""
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        n = seen.get(p.stem, 0) + 1
+        seen[p.stem] = n
+        stems.append(p.stem if n == 1 else f"{p.stem}-{n}")
+    return stems

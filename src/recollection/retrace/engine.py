@@ -1,0 +1,152 @@
+"""The recollection engine: record a forward pass, then walk back from a source."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import OptionError
+from . import steps as S
+from .normalize import NORMALIZATIONS, VIEWS, normalize, view, winner_take_all
+from .record import Trace, record
+from .sources import Source, build_source
+
+WEIGHTED = (nn.Linear, nn.Conv2d, nn.MaxPool2d)  # the steps that normalise and rectify
+
+
+@dataclass(frozen=True)
+class RetraceOptions:
+    """How the backward pass treats each step (the spec's §2 options)."""
+
+    normalize: str | None = "rescale_std"
+    positivise: bool = True  # rectify after dense (linear) steps
+    positivise_conv: bool = True  # rectify after conv and unpool steps
+    rectify_input: bool = True  # ... including the last step, the reconstructed input itself
+    wta: bool = False  # winner-take-all across channels before each transposed conv
+    unpool: str = "switches"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.normalize is not None and self.normalize not in NORMALIZATIONS:
+            raise OptionError(f"unknown normalisation {self.normalize!r}; choose from none, {', '.join(NORMALIZATIONS)}")
+        if self.unpool not in S.UNPOOL_MODES:
+            raise OptionError(f"unknown unpool mode {self.unpool!r}; choose from {', '.join(S.UNPOOL_MODES)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BackwardMap:
+    """The backward signal after retracing layer ``name`` (the first map is the source)."""
+
+    name: str
+    value: Tensor
+
+
+@dataclass
+class Recollection:
+    """What a recollection returns: the input-shaped reconstruction and every step to it."""
+
+    image: Tensor  # N×C×H×W raw reconstruction (before any view)
+    cascade: list[BackwardMap]  # from the source down to the input
+    source: Source
+    start: str  # name of the layer the source sits at
+    predicted: Tensor  # N predicted classes
+    targets: Tensor | None = None  # N class neurons used, for class sources
+    options: RetraceOptions = field(default_factory=RetraceOptions)
+
+    def view(self, name: str = "rescale_std", mean: Tensor | None = None, std: Tensor | None = None) -> Tensor:
+        return view(self.image, name, mean, std)
+
+
+class Recollector:
+    """Backward retrace of a CNN, Captum-style: build it once, call it on inputs.
+
+    >>> rec = Recollector(model, normalize="rescale_std")
+    >>> result = rec(images, source="class")       # or Source("layer", layer=3, top=1)
+    >>> result.image.shape == images.shape
+    True
+    """
+
+    def __init__(self, model: nn.Module, *, classes: Sequence[str] | None = None,
+                 device: str | torch.device = "cpu", **options) -> None:
+        self.options = RetraceOptions(**options)
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.classes = classes
+
+    def perceive(self, inputs: Tensor) -> Trace:
+        """Forward pass, recorded (reuse the trace to recall from several sources)."""
+        return record(self.model, inputs.to(self.device))
+
+    def recall(self, trace: Trace, source: Source | str = "class") -> Recollection:
+        """Walk back from ``source`` to the input through the recorded trace."""
+        if isinstance(source, str):
+            source = Source.parse(source)
+        generator = torch.Generator(device=self.device).manual_seed(self.options.seed)
+        tap_number, signal, targets = build_source(source, trace, self.classes, generator)
+        tap = trace.taps[tap_number]
+        with torch.inference_mode():
+            cascade = self._walk_back(trace, tap.step, signal, generator)
+        return Recollection(cascade[-1].value, cascade, source, tap.name, trace.predicted,
+                            targets, self.options)
+
+    def __call__(self, inputs: Tensor, source: Source | str = "class") -> Recollection:
+        return self.recall(self.perceive(inputs), source)
+
+    def _walk_back(self, trace: Trace, start: int, x: Tensor, generator: torch.Generator) -> list[BackwardMap]:
+        o = self.options
+        weighted = [i for i, s in enumerate(trace.steps) if isinstance(s.module, WEIGHTED)]
+        first = weighted[0]
+        before = dict(zip(weighted[1:], weighted[:-1]))  # the weighted step retraced next
+        layer_names = {t.layer: t.name for t in trace.taps}
+        cascade = [BackwardMap("source", x)]
+        deferred = False  # a rectification waiting for the unpool (see below)
+        for i in range(start, -1, -1):
+            step = trace.steps[i]
+            m = step.module
+            if isinstance(m, nn.Linear):
+                x = S.linear_backward(x.reshape(x.shape[0], -1), m.weight, step.input_shape)
+                rectify = o.positivise
+            elif isinstance(m, nn.Conv2d):
+                if o.wta:
+                    x = winner_take_all(x)
+                x = S.conv_backward(x, m, step.input_shape)
+                rectify = o.positivise_conv
+            elif isinstance(m, nn.MaxPool2d):
+                x = self._unpool(x, step, generator)
+                rectify, deferred = o.positivise_conv or deferred, False
+            else:
+                if isinstance(m, nn.AdaptiveAvgPool2d):
+                    x = S.adaptive_avgpool_backward(x, step.input_shape)
+                elif isinstance(m, nn.Flatten):
+                    x = x.reshape(step.input_shape)
+                continue  # ReLU, dropout, flatten: reshape only
+            x = normalize(x, o.normalize)
+            # The forward ReLU of a "ReLU -> max pool -> layer" block sits below the pool, so the
+            # rectification waits until the unpool. The research code's unpool overwrote
+            # overlapping windows, where the order made no difference; the exact (summing)
+            # transpose makes it matter, and this placement equals Captum's Deconvolution.
+            if rectify and isinstance(trace.steps[before.get(i, i)].module, nn.MaxPool2d) and i != first:
+                deferred, rectify = True, False
+            if rectify and (i != first or o.rectify_input):
+                x = x.clamp_min(0.0)
+            cascade.append(BackwardMap(layer_names.get(i, step.name), x))
+        return cascade
+
+    def _unpool(self, x: Tensor, step, generator: torch.Generator) -> Tensor:
+        mode = self.options.unpool
+        if mode == "switches":
+            return S.unpool_switches(x, step.switches, step.input_shape)
+        if mode == "upsample":
+            return S.unpool_upsample(x, step.input_shape)
+        if mode == "random":
+            return S.unpool_random(x, step.module, step.input_shape, generator)
+        return S.unpool_distribute(x, step.module, step.input_shape)
+
+
+__all__ = ["Recollector", "Recollection", "RetraceOptions", "BackwardMap", "Source", "VIEWS"]

@@ -1,0 +1,141 @@
+"""Where recall starts: a class neuron, a layer's (sparse) activations, or a control."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ..errors import OptionError
+from .record import Trace
+
+KINDS = ("class", "last-layer", "random-class", "zero", "layer", "random")
+SOURCE_HELP = (
+    "class (the predicted class neuron), class:INDEX or class:NAME (any class), "
+    "last-layer (the actual last-layer activations), random-class (a random other class: control), "
+    "zero (all zeros: what do the switches alone give?), layer:N (the recorded activations of layer N, "
+    "counted back from the last layer: 1 = fc7 ... 10 = conv1 in AlexNet), "
+    "random:N (Gaussian noise at layer N: control)"
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source specification; ``Source.parse("class:tabby cat")`` reads the CLI form."""
+
+    kind: str = "class"
+    target: int | str | None = None  # class index or name, for kind == "class"
+    layer: int = 0  # tap number, for "layer" and "random"
+    top: float = 100.0  # keep the top P % of a layer source's activations
+    per_channel: bool = False  # ... per channel over H×W instead of over the whole C×H×W
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise OptionError(f"unknown source kind {self.kind!r}; choose from {', '.join(KINDS)}")
+        if not (0.0 < self.top <= 100.0) or math.isnan(self.top):
+            raise OptionError(f"top percentage must be in (0, 100], got {self.top:g}")
+        if self.kind != "layer" and (self.top != 100.0 or self.per_channel):
+            raise OptionError("top-P% sparsification applies to layer:N sources only")
+        if self.kind in ("layer", "random") and self.layer < 0:
+            raise OptionError(f"layer number must be >= 0, got {self.layer}")
+
+    @classmethod
+    def parse(cls, spec: str, *, top: float = 100.0, per_channel: bool = False) -> "Source":
+        kind, _, arg = spec.strip().partition(":")
+        kind = kind.strip().lower()
+        arg = arg.strip().strip("'\"")
+        if kind == "class":
+            target: int | str | None = None
+            if arg:
+                target = int(arg) if arg.lstrip("-").isdigit() else arg
+            return cls("class", target=target, top=top, per_channel=per_channel)
+        if kind in ("layer", "random"):
+            if not arg.isdigit():
+                raise OptionError(f"source {spec!r}: expected {kind}:N with N a layer number, e.g. {kind}:3")
+            return cls(kind, layer=int(arg), top=top, per_channel=per_channel)
+        if arg:
+            raise OptionError(f"source {spec!r}: {kind} takes no argument")
+        if kind not in KINDS:
+            raise OptionError(f"unknown source {spec!r}; sources are: {SOURCE_HELP}")
+        return cls(kind, top=top, per_channel=per_channel)
+
+    def __str__(self) -> str:
+        if self.kind == "class":
+            return "class" if self.target is None else f"class:{self.target}"
+        if self.kind in ("layer", "random"):
+            return f"{self.kind}:{self.layer}"
+        return self.kind
+
+    @property
+    def is_class(self) -> bool:
+        return self.kind in ("class", "random-class")
+
+
+def resolve_target(target: int | str, classes: Sequence[str] | None, n_classes: int) -> int:
+    """A class index from an index or a name (names need the model's class list)."""
+    if isinstance(target, int):
+        if not 0 <= target < n_classes:
+            raise OptionError(f"class index {target} is out of range: the model has classes 0..{n_classes - 1}")
+        return target
+    if classes is None:
+        raise OptionError(f"class name {target!r} given but the model has no class names; use an index")
+    from ..cnn.classes import resolve_class
+
+    return resolve_class(target, classes)
+
+
+def random_other_classes(predicted: Tensor, n_classes: int, generator: torch.Generator) -> Tensor:
+    """For each image a uniformly random class other than its predicted one."""
+    if n_classes < 2:
+        raise OptionError("random-class needs a model with at least 2 classes")
+    offsets = torch.randint(1, n_classes, predicted.shape, generator=generator, device=predicted.device)
+    return (predicted + offsets) % n_classes
+
+
+def sparsify(x: Tensor, top: float, per_channel: bool) -> Tensor:
+    """Keep the top P % activations (over C×H×W, or per channel over H×W), zero the rest."""
+    if top >= 100.0:
+        return x
+    n = x.shape[0]
+    groups = x.reshape(n * x.shape[1], -1) if (per_channel and x.dim() == 4) else x.reshape(n, -1)
+    k = max(1, math.ceil(groups.shape[1] * top / 100.0))
+    idx = groups.topk(k, dim=1).indices
+    kept = torch.zeros_like(groups).scatter_(1, idx, groups.gather(1, idx))
+    return kept.reshape(x.shape)
+
+
+def one_hot(classes: Tensor, n_classes: int, like: Tensor) -> Tensor:
+    return torch.zeros(classes.shape[0], n_classes, dtype=like.dtype, device=like.device).scatter_(
+        1, classes.view(-1, 1), 1.0)
+
+
+def build_source(source: Source, trace: Trace, classes: Sequence[str] | None,
+                 generator: torch.Generator) -> tuple[int, Tensor, Tensor | None]:
+    """The tap to start from, the starting signal, and the class per image (class sources)."""
+    if source.kind in ("layer", "random") and source.layer >= len(trace.taps):
+        names = ", ".join(f"{t.number}={t.name}" for t in trace.taps)
+        raise OptionError(f"layer {source.layer} is out of range: this model has layers 0..{len(trace.taps) - 1} ({names})")
+    last = trace.output
+    if source.kind in ("class", "random-class") and last.dim() != 2:
+        raise OptionError("class sources need a model whose last layer is a linear classifier")
+    n_classes = last.shape[1]
+    if source.kind == "class":
+        targets = trace.predicted if source.target is None else torch.full_like(
+            trace.predicted, resolve_target(source.target, classes, n_classes))
+        return 0, one_hot(targets, n_classes, last), targets
+    if source.kind == "random-class":
+        targets = random_other_classes(trace.predicted, n_classes, generator)
+        return 0, one_hot(targets, n_classes, last), targets
+    if source.kind == "last-layer":
+        return 0, last.clone(), None
+    if source.kind == "zero":
+        return 0, torch.zeros_like(last), None
+    tap = trace.taps[source.layer]
+    activations = trace.steps[tap.step].output
+    if source.kind == "layer":
+        return tap.number, sparsify(activations, source.top, source.per_channel), None
+    noise = torch.randn(activations.shape, generator=generator, device=activations.device, dtype=activations.dtype)
+    return tap.number, noise, None

@@ -1,0 +1,128 @@
+"""Backward steps: the transpose of each forward layer, one vectorised op per step.
+
+Every function takes the backward signal ``y`` shaped like the layer's output (batch
+first) and returns a tensor shaped like the layer's input. Biases are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ModelError
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def transposed_size(out: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Size that a transposed conv/pool produces without output padding."""
+    return (out - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1
+
+
+def output_padding(in_hw: Sequence[int], out_hw: Sequence[int], kernel, stride, padding, dilation) -> tuple[int, int]:
+    """The ``output_padding`` that restores the forward input size exactly (AlexNet conv1: 224, not 223)."""
+    k, s, p, d = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    return tuple(in_hw[i] - transposed_size(out_hw[i], k[i], s[i], p[i], d[i]) for i in range(2))  # type: ignore[return-value]
+
+
+def _fits_output_padding(op: Sequence[int], stride, dilation) -> bool:
+    s, d = _pair(stride), _pair(dilation)
+    return all(0 <= op[i] < max(s[i], d[i]) for i in range(2))
+
+
+def _fit(x: Tensor, hw: Sequence[int]) -> Tensor:
+    """Crop or zero-pad the bottom/right edge to ``hw`` (ceil-mode pools overhang the input)."""
+    dh, dw = hw[0] - x.shape[-2], hw[1] - x.shape[-1]
+    return F.pad(x, (0, dw, 0, dh))
+
+
+def conv_padding(conv: nn.Conv2d) -> tuple[int, int]:
+    if isinstance(conv.padding, str):
+        if conv.padding == "valid":
+            return (0, 0)
+        eff = [d * (k - 1) for k, d in zip(conv.kernel_size, conv.dilation)]
+        if any(e % 2 for e in eff):
+            raise ModelError(f"padding='same' with an even kernel {conv.kernel_size} is asymmetric and cannot be inverted")
+        return (eff[0] // 2, eff[1] // 2)
+    return _pair(conv.padding)
+
+
+def linear_backward(y: Tensor, weight: Tensor, input_shape: Sequence[int]) -> Tensor:
+    """x̂ = Wᵀ ŷ, reshaped to the input the layer saw (which may have been a flattened map)."""
+    return (y @ weight).reshape(input_shape)
+
+
+def conv_backward(y: Tensor, conv: nn.Conv2d, input_shape: Sequence[int]) -> Tensor:
+    """Transposed convolution with the forward weights, stride, padding, dilation and groups."""
+    if conv.padding_mode != "zeros":
+        raise ModelError(f"conv padding_mode={conv.padding_mode!r} is not supported; only 'zeros'")
+    padding = conv_padding(conv)
+    in_hw = input_shape[-2:]
+    op = output_padding(in_hw, y.shape[-2:], conv.kernel_size, conv.stride, padding, conv.dilation)
+    if _fits_output_padding(op, conv.stride, conv.dilation):
+        return F.conv_transpose2d(y, conv.weight, stride=conv.stride, padding=padding,
+                                  output_padding=op, groups=conv.groups, dilation=conv.dilation)
+    x = F.conv_transpose2d(y, conv.weight, stride=conv.stride, padding=padding,
+                           groups=conv.groups, dilation=conv.dilation)
+    return _fit(x, in_hw)
+
+
+def unpool_switches(y: Tensor, switches: Tensor, input_shape: Sequence[int]) -> Tensor:
+    """Put each value back where the forward max came from; overlapping windows add up.
+
+    Adding (rather than overwriting, as ``max_unpool2d`` does) makes this the exact
+    transpose of max pooling with fixed switches, and deterministic on every device.
+    """
+    n, c = y.shape[:2]
+    out = y.new_zeros(n, c, input_shape[-2] * input_shape[-1])
+    out.scatter_add_(2, switches.flatten(2), y.flatten(2))
+    return out.view(n, c, input_shape[-2], input_shape[-1])
+
+
+def unpool_upsample(y: Tensor, input_shape: Sequence[int]) -> Tensor:
+    """Nearest-neighbour upsampling (×stride) to the exact input size."""
+    return F.interpolate(y, size=tuple(input_shape[-2:]), mode="nearest")
+
+
+def _pool_geometry(pool: nn.MaxPool2d):
+    return _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding), _pair(pool.dilation)
+
+
+def unpool_random(y: Tensor, pool: nn.MaxPool2d, input_shape: Sequence[int], generator: torch.Generator) -> Tensor:
+    """Send each value to a random position of its pooling window (a switch-free control)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pool_geometry(pool)
+    n, c, ho, wo = y.shape
+    hi, wi = input_shape[-2:]
+    dr = torch.randint(0, kh, (n, c, ho, wo), generator=generator, device=y.device)
+    dc = torch.randint(0, kw, (n, c, ho, wo), generator=generator, device=y.device)
+    rows = torch.arange(ho, device=y.device).view(1, 1, ho, 1) * sh - ph + dr * dh
+    cols = torch.arange(wo, device=y.device).view(1, 1, 1, wo) * sw - pw + dc * dw
+    flat = rows.clamp(0, hi - 1) * wi + cols.clamp(0, wi - 1)
+    return unpool_switches(y, flat, input_shape)
+
+
+def unpool_distribute(y: Tensor, pool: nn.MaxPool2d, input_shape: Sequence[int]) -> Tensor:
+    """Copy each value to every position of its pooling window (overlaps add up)."""
+    k, s, p, d = _pool_geometry(pool)
+    c = y.shape[1]
+    ones = y.new_ones(c, 1, *k)
+    in_hw = input_shape[-2:]
+    op = output_padding(in_hw, y.shape[-2:], k, s, p, d)
+    if _fits_output_padding(op, s, d):
+        return F.conv_transpose2d(y, ones, stride=s, padding=p, output_padding=op, groups=c, dilation=d)
+    return _fit(F.conv_transpose2d(y, ones, stride=s, padding=p, groups=c, dilation=d), in_hw)
+
+
+def adaptive_avgpool_backward(y: Tensor, input_shape: Sequence[int]) -> Tensor:
+    """Identity when the map already has the pooled size (AlexNet at 224 px); else the adjoint."""
+    if tuple(y.shape[-2:]) == tuple(input_shape[-2:]):
+        return y
+    return torch.ops.aten._adaptive_avg_pool2d_backward(y.contiguous(), y.new_empty(tuple(input_shape)))
+
+
+UNPOOL_MODES = ("switches", "upsample", "random", "distribute")

@@ -1,0 +1,86 @@
+"""The models: AlexNet's torchvision layout, the ConvPool variant, the embedded digits model."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recollection.cnn.alexnet import AlexNet, alexnet_convpool, convpool_from
+from recollection.cnn.models import load_model, packaged_digits_weights
+from recollection.errors import OptionError
+
+TORCHVISION_ALEXNET_KEYS = [
+    f"{part}.{i}.{p}" for part, idxs in (("features", (0, 3, 6, 8, 10)), ("classifier", (1, 4, 6)))
+    for i in idxs for p in ("weight", "bias")
+]
+
+
+def test_alexnet_has_torchvisions_state_dict_keys_and_shapes():
+    state = AlexNet().state_dict()
+    assert list(state) == TORCHVISION_ALEXNET_KEYS
+    assert state["features.0.weight"].shape == (64, 3, 11, 11)
+    assert state["classifier.6.weight"].shape == (1000, 4096)
+    assert not any(getattr(m, "inplace", False) for m in AlexNet().modules())
+
+
+def test_alexnet_forward_shape():
+    assert AlexNet().eval()(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_convpool_replaces_every_max_pool_and_keeps_accuracy_at_start():
+    torch.manual_seed(0)
+    base = AlexNet().eval()
+    net = convpool_from(base).eval()
+    assert not any(isinstance(m, nn.MaxPool2d) for m in net.modules())
+    for i in (2, 5, 12):
+        conv = net.features[i]
+        assert isinstance(conv, nn.Conv2d) and conv.stride == (2, 2) and conv.kernel_size == (3, 3)
+        assert conv.in_channels == conv.out_channels
+    x = torch.randn(1, 3, 224, 224)
+    assert net(x).shape == (1, 1000)
+    # it starts as a 3x3 average pool: the pooled map equals avg_pool2d of the conv output
+    feats = net.features[:2](x)
+    assert torch.allclose(net.features[2](feats), nn.functional.avg_pool2d(feats, 3, 2), atol=1e-5)
+    assert list(net.state_dict())[:4] == ["features.0.weight", "features.0.bias", "features.2.weight", "features.2.bias"]
+
+
+def test_convpool_loads_a_finetuned_checkpoint(tmp_path):
+    net = alexnet_convpool()
+    path = tmp_path / "convpool.pt"
+    torch.save({"model": net.state_dict()}, path)
+    loaded = load_model("alexnet-convpool", path).model
+    assert torch.equal(loaded.features[2].weight, net.features[2].weight)
+
+
+def test_embedded_digits_model_reaches_97_percent_on_held_out_digits():
+    from recollection.cnn.train import accuracy, digits_pixels
+    from recollection.data.digits import sklearn_digits
+
+    info = load_model("digits")
+    assert packaged_digits_weights().stat().st_size < 5 * 2**20
+    held_out = info.meta["test_indices"]
+    assert len(held_out) >= 300
+    images, labels = sklearn_digits()
+    x = info.normalise(digits_pixels(images[held_out]))
+    acc = accuracy(info.model, x, torch.from_numpy(labels[held_out]))
+    assert acc >= 0.97
+    assert abs(acc - info.meta["test_accuracy"]) < 1e-6
+    assert set(held_out).isdisjoint(set(range(len(labels))) - set(held_out))
+
+
+def test_unknown_model_name():
+    with pytest.raises(OptionError, match="digits"):
+        load_model("vgg16")
+
+
+def test_alexnet_offline_gives_instructions(monkeypatch, tmp_path):
+    import recollection.cnn.weights as w
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(w, "ALEXNET_URL", "http://127.0.0.1:9/alexnet-owt-7be5be79.pth")
+    from recollection.errors import WeightsError
+
+    with pytest.raises(WeightsError) as info:
+        load_model("alexnet")
+    message = str(info.value)
+    assert "--weights" in message and "--model digits" in message and "alexnet-owt-7be5be79.pth" in message

@@ -256,7 +256,8 @@ def test_huge_jpeg_decoded_at_reduced_scale_in_little_memory(huge_jpeg: Path) ->
         sys.path.insert(0, sys.argv[2])
         from recollection.data.images import load_image
         image = load_image(sys.argv[1], shorter_side=224)
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # VmHWM is this process's own peak; ru_maxrss would carry the parent's across exec
+        peak_kib = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
         print(image.mode, min(image.size), peak_kib)
         """
     )

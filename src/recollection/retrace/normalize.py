@@ -7,40 +7,54 @@ Every image of a batch is normalised on its own, as if it had been run alone.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 
-def _axes(x: Tensor, local: bool) -> tuple[int, ...]:
+RELATIVE_TOLERANCE = 1e-6  # a spread below this fraction of the sample's largest value is rounding noise
+
+
+def _groups(x: Tensor, local: bool) -> tuple[Tensor, Tensor]:
+    """``x`` as (groups, values) rows — per sample, or per sample and channel for local conv
+    statistics — and each row's sample scale (max |x| over the sample)."""
+    n = x.shape[0]
+    per_sample = x.reshape(n, -1)
+    scale = per_sample.abs().amax(dim=1, keepdim=True)
     if local and x.dim() == 4:
-        return (2, 3)
-    return tuple(range(1, x.dim()))
+        return x.reshape(n * x.shape[1], -1), scale.repeat_interleave(x.shape[1], dim=0)
+    return per_sample, scale
 
 
-def _safe_div(num: Tensor, den: Tensor) -> Tensor:
-    """num / den, with 0 where den is 0: a constant map normalises to zeros, not NaN."""
-    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(num))
+def _inverse(spread: Tensor, scale: Tensor) -> Tensor:
+    """1 / spread, or 0 where the spread is nil next to the sample's scale.
+
+    A constant map (or one whose only content is float rounding residue) normalises to
+    zeros rather than NaN or a full-scale spike whose sign depends on summation order.
+    """
+    meaningful = spread > RELATIVE_TOLERANCE * scale
+    return torch.where(meaningful, 1.0 / spread.clamp_min(torch.finfo(spread.dtype).tiny), 0.0)
 
 
 def zscore(x: Tensor, local: bool = False) -> Tensor:
-    axes = _axes(x, local)
-    mean = x.mean(dim=axes, keepdim=True)
-    std = x.std(dim=axes, keepdim=True, correction=0)
-    return _safe_div(x - mean, std)
+    rows, scale = _groups(x, local)
+    centred = rows - rows.mean(dim=1, keepdim=True)
+    std = torch.linalg.vector_norm(centred, dim=1, keepdim=True) / math.sqrt(rows.shape[1])
+    return centred.mul_(_inverse(std, scale)).view(x.shape)
 
 
 def minmax(x: Tensor, local: bool = False) -> Tensor:
-    axes = _axes(x, local)
-    lo = x.amin(dim=axes, keepdim=True)
-    hi = x.amax(dim=axes, keepdim=True)
-    return _safe_div(x - lo, hi - lo)
+    rows, scale = _groups(x, local)
+    lo = rows.amin(dim=1, keepdim=True)
+    hi = rows.amax(dim=1, keepdim=True)
+    return (rows - lo).mul_(_inverse(hi - lo, scale)).view(x.shape)
 
 
 def rescale(z: Tensor) -> Tensor:
-    """clip(0.1·z + 0.5, 0, 1): the research code's mapping of a z-score into [0, 1]."""
-    return (0.1 * z + 0.5).clamp(0.0, 1.0)
+    """clip(0.1·z + 0.5, 0, 1): the research code's mapping of a z-score into [0, 1] (in place)."""
+    return z.mul_(0.1).add_(0.5).clamp_(0.0, 1.0)
 
 
 NORMALIZATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -56,14 +70,16 @@ NORMALIZATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 
 
 def finite(x: Tensor) -> Tensor:
+    """NaN and ±inf replaced by 0; a cheap all-finite check first (the usual case)."""
+    if bool(torch.isfinite(x.reshape(-1).sum())):
+        return x
     return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def normalize(x: Tensor, method: str | None) -> Tensor:
     """Apply one of NORMALIZATIONS (or nothing for None); never returns NaN or inf."""
-    if method is None:
-        return finite(x)
-    return finite(NORMALIZATIONS[method](finite(x)))
+    x = finite(x)
+    return x if method is None else NORMALIZATIONS[method](x)
 
 
 def winner_take_all(x: Tensor) -> Tensor:

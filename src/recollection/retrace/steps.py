@@ -57,11 +57,47 @@ def linear_backward(y: Tensor, weight: Tensor, input_shape: Sequence[int]) -> Te
     return (y @ weight).reshape(input_shape)
 
 
+def phase_weight(conv: nn.Conv2d) -> tuple[Tensor, int]:
+    """Weights (C_in·s², C_out, T, T), T = ceil(k / s), for the phase form of a transposed conv.
+
+    Output channel c·s² + r·s + r' holds the flipped taps W[:, c, s·t + r, s·t' + r'] that
+    land on output phase (r, r'). Cached on the module until its weight changes.
+    """
+    weight, stride = conv.weight, conv.stride[0]
+    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+    cached = getattr(conv, "_phase_weight", None)
+    if cached is None or cached[0] != key:
+        o, ci, k, _ = weight.shape
+        t = -(-k // stride)
+        padded = F.pad(weight.detach(), (0, stride * t - k, 0, stride * t - k))
+        phases = padded.view(o, ci, t, stride, t, stride).permute(1, 3, 5, 0, 2, 4)
+        cached = (key, phases.flip(4, 5).reshape(ci * stride * stride, o, t, t).contiguous(), t)
+        object.__setattr__(conv, "_phase_weight", cached)
+    return cached[1], cached[2]
+
+
+def _uses_phase_form(conv: nn.Conv2d, padding: tuple[int, int]) -> bool:
+    """Strided, square, ungrouped, undilated convs (AlexNet's conv1): CPU conv_transpose2d is slow there."""
+    s, k = conv.stride, conv.kernel_size
+    return s[0] == s[1] > 1 and k[0] == k[1] and conv.groups == 1 and conv.dilation == (1, 1)
+
+
+def conv_backward_phase(y: Tensor, conv: nn.Conv2d, padding: tuple[int, int], in_hw: Sequence[int]) -> Tensor:
+    """The transposed conv as one stride-1 ``conv2d`` over s² output phases, ``pixel_shuffle``, crop."""
+    s = conv.stride[0]
+    w, t = phase_weight(conv)
+    z = F.pixel_shuffle(F.conv2d(y, w, padding=t - 1), s)
+    z = z[:, :, padding[0]:padding[0] + in_hw[0], padding[1]:padding[1] + in_hw[1]]
+    return _fit(z, in_hw).contiguous()
+
+
 def conv_backward(y: Tensor, conv: nn.Conv2d, input_shape: Sequence[int]) -> Tensor:
     """Transposed convolution with the forward weights, stride, padding, dilation and groups."""
     if conv.padding_mode != "zeros":
         raise ModelError(f"conv padding_mode={conv.padding_mode!r} is not supported; only 'zeros'")
     padding = conv_padding(conv)
+    if _uses_phase_form(conv, padding):
+        return conv_backward_phase(y, conv, padding, input_shape[-2:])
     in_hw = input_shape[-2:]
     op = output_padding(in_hw, y.shape[-2:], conv.kernel_size, conv.stride, padding, conv.dilation)
     if _fits_output_padding(op, conv.stride, conv.dilation):

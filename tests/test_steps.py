@@ -403,3 +403,16 @@ def test_linear_backward_is_the_adjoint(n, in_shape, n_out, seed):
     aty = S.linear_backward(y, w, x.shape)
     assert aty.shape == x.shape
     assert _close(_dot(ax, y), _dot(x, aty))
+
+
+def test_unpool_random_never_lands_outside_its_window_with_padding_and_dilation():
+    pool = nn.MaxPool2d(3, stride=2, padding=1, dilation=2)
+    shape = (1, 1, 9, 9)
+    ho, wo = pool(torch.zeros(shape)).shape[-2:]
+    for seed in range(10):
+        for i in range(ho):
+            for j in range(wo):
+                y = torch.zeros(1, 1, ho, wo)
+                y[0, 0, i, j] = 1.0
+                r, c = S.unpool_random(y, pool, shape, torch.Generator().manual_seed(seed))[0, 0].nonzero()[0].tolist()
+                assert r in {2 * i - 1 + 2 * t for t in range(3)} and c in {2 * j - 1 + 2 * t for t in range(3)}

@@ -130,16 +130,29 @@ def _pool_geometry(pool: nn.MaxPool2d):
 
 
 def unpool_random(y: Tensor, pool: nn.MaxPool2d, input_shape: Sequence[int], generator: torch.Generator) -> Tensor:
-    """Send each value to a random position of its pooling window (a switch-free control)."""
+    """Send each value to a random position of its pooling window (a switch-free control).
+
+    Only positions inside the input are drawn (never the padding), each with equal chance.
+    """
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pool_geometry(pool)
     n, c, ho, wo = y.shape
-    hi, wi = input_shape[-2:]
-    dr = torch.randint(0, kh, (n, c, ho, wo), generator=generator, device=y.device)
-    dc = torch.randint(0, kw, (n, c, ho, wo), generator=generator, device=y.device)
-    rows = torch.arange(ho, device=y.device).view(1, 1, ho, 1) * sh - ph + dr * dh
-    cols = torch.arange(wo, device=y.device).view(1, 1, 1, wo) * sw - pw + dc * dw
-    flat = rows.clamp(0, hi - 1) * wi + cols.clamp(0, wi - 1)
-    return unpool_switches(y, flat, input_shape)
+    hi_, wi = input_shape[-2:]
+
+    def axis(n_out: int, size: int, k: int, s: int, p: int, d: int) -> Tensor:
+        base = torch.arange(n_out, device=y.device) * s - p
+        first = torch.div(-base + d - 1, d, rounding_mode="floor").clamp(0, k - 1)
+        last = torch.maximum(torch.div(size - 1 - base, d, rounding_mode="floor").clamp(0, k - 1), first)
+        return base, first, last - first + 1
+
+    rb, rf, rn = axis(ho, hi_, kh, sh, ph, dh)
+    cb, cf, cn = axis(wo, wi, kw, sw, pw, dw)
+    ur = torch.rand((n, c, ho, wo), generator=generator, device=y.device)
+    uc = torch.rand((n, c, ho, wo), generator=generator, device=y.device)
+    tr = rf.view(1, 1, ho, 1) + (ur * rn.view(1, 1, ho, 1)).long().clamp_max(rn.view(1, 1, ho, 1) - 1)
+    tc = cf.view(1, 1, 1, wo) + (uc * cn.view(1, 1, 1, wo)).long().clamp_max(cn.view(1, 1, 1, wo) - 1)
+    rows = (rb.view(1, 1, ho, 1) + tr * dh).clamp(0, hi_ - 1)
+    cols = (cb.view(1, 1, 1, wo) + tc * dw).clamp(0, wi - 1)
+    return unpool_switches(y, rows * wi + cols, input_shape)
 
 
 def unpool_distribute(y: Tensor, pool: nn.MaxPool2d, input_shape: Sequence[int]) -> Tensor:

@@ -4,6 +4,9 @@ They live here, not in ``src/``, so that the benchmark can show what they would 
 check that they compute the same thing) without touching the engine. ``patched()`` swaps
 them into the engine for the duration of a ``with`` block.
 
+(Fix 1 has since moved into the engine, ``steps.conv_backward_phase``; fix 2 went into
+``normalize.py`` in its own form. The profile still shows both next to the plain ops.)
+
 1. ``conv_backward_phase``: a strided transposed convolution (AlexNet's conv1: k11, s4,
    3 output channels) as one *stride-1* ``conv2d`` with s² × C_in output channels (each
    output phase (r, r') mod s gets the kernel taps that land on it, flipped), followed by
@@ -29,37 +32,14 @@ from recollection.retrace import engine as E
 from recollection.retrace import steps as S
 from recollection.retrace.normalize import normalize as normalize_reference
 
-_conv_backward = S.conv_backward  # the original, kept before any patching
-_PHASE_CACHE: dict[tuple, tuple[Tensor, int]] = {}
-
-
-def phase_weight(weight: Tensor, stride: int) -> tuple[Tensor, int]:
-    """(C_in·s², C_out, T, T) weights, T = ceil(k / s): output channel c·s² + r·s + r' holds the
-    flipped taps W[:, c, s·t + r, s·t' + r'] of the output phase (r, r')."""
-    key = (weight.data_ptr(), weight._version, stride, weight.device, weight.dtype)
-    if key not in _PHASE_CACHE:
-        o, ci, k, _ = weight.shape
-        t = -(-k // stride)
-        wp = F.pad(weight, (0, stride * t - k, 0, stride * t - k))
-        wp = wp.view(o, ci, t, stride, t, stride).permute(1, 3, 5, 0, 2, 4)  # C, r, r', O, t, t'
-        _PHASE_CACHE[key] = (wp.flip(4, 5).reshape(ci * stride * stride, o, t, t).contiguous(), t)
-    return _PHASE_CACHE[key]
+_engine_conv_backward = S.conv_backward  # kept before ``patched`` swaps it
 
 
 def conv_backward_phase(y: Tensor, conv: nn.Conv2d, input_shape) -> Tensor:
-    """Same result as ``steps.conv_backward``; the phase decomposition for square strided
-    convs without groups or dilation, the original otherwise."""
-    k, s, p = conv.kernel_size, conv.stride, S.conv_padding(conv)
-    if (s[0] == 1 and s[1] == 1) or s[0] != s[1] or k[0] != k[1] or conv.groups != 1 \
-            or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
-        return _conv_backward(y, conv, input_shape)
-    w, t = phase_weight(conv.weight, s[0])
-    z = F.pixel_shuffle(F.conv2d(y, w, padding=t - 1), s[0])  # the padded input, and a bit more
-    h, wd = input_shape[-2:]
-    z = z[:, :, p[0]:p[0] + h, p[1]:p[1] + wd]
-    if z.shape[-2] < h or z.shape[-1] < wd:  # never for AlexNet; kept for exactness
-        z = F.pad(z, (0, wd - z.shape[-1], 0, h - z.shape[-2]))
-    return z.contiguous()
+    """The phase form of fix 1 (now the engine's own, ``steps.conv_backward_phase``) where it applies."""
+    if not S._uses_phase_form(conv):
+        return _engine_conv_backward(y, conv, input_shape)
+    return S.conv_backward_phase(y, conv, S.conv_padding(conv), input_shape[-2:])
 
 
 def normalize_fast(x: Tensor, method: str | None) -> Tensor:

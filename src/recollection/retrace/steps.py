@@ -76,7 +76,7 @@ def phase_weight(conv: nn.Conv2d) -> tuple[Tensor, int]:
     return cached[1], cached[2]
 
 
-def _uses_phase_form(conv: nn.Conv2d, padding: tuple[int, int]) -> bool:
+def _uses_phase_form(conv: nn.Conv2d) -> bool:
     """Strided, square, ungrouped, undilated convs (AlexNet's conv1): CPU conv_transpose2d is slow there."""
     s, k = conv.stride, conv.kernel_size
     return s[0] == s[1] > 1 and k[0] == k[1] and conv.groups == 1 and conv.dilation == (1, 1)
@@ -96,7 +96,7 @@ def conv_backward(y: Tensor, conv: nn.Conv2d, input_shape: Sequence[int]) -> Ten
     if conv.padding_mode != "zeros":
         raise ModelError(f"conv padding_mode={conv.padding_mode!r} is not supported; only 'zeros'")
     padding = conv_padding(conv)
-    if _uses_phase_form(conv, padding):
+    if _uses_phase_form(conv):
         return conv_backward_phase(y, conv, padding, input_shape[-2:])
     in_hw = input_shape[-2:]
     op = output_padding(in_hw, y.shape[-2:], conv.kernel_size, conv.stride, padding, conv.dilation)

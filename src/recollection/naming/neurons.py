@@ -1,0 +1,161 @@
+"""Name neurons: co-occurrence learning with novelty-modulated rates (naming spec §5).
+
+One name neuron per class, connected to every conv3 neuron. While an image of class L is seen and its
+name heard, the name neuron's back-propagating action potential potentiates its synapses from the
+conv3 neurons active at that moment: ``W_L[A_t] += a⁺·W_L(1 − W_L)`` for every time slot t, and the
+other name neurons depress theirs. To name an image, the neuron whose synapses carry the most current
+wins.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from typing import Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import OptionError
+
+Mode = Literal["paper", "corrected"]
+Score = Literal["sum", "weighted"]
+
+
+class DivergenceWarning(UserWarning):
+    """a⁺ ≥ 1: an update can push a weight out of [0, 1], and learning diverges."""
+
+
+def as_slots(potentials: np.ndarray) -> np.ndarray:
+    """(N, T, maps, H, W) or (N, T, F) potentials → (N, T, F) float32."""
+    potentials = np.asarray(potentials)
+    if potentials.ndim < 3:
+        raise OptionError(f"name neurons need potentials over time (N, T, ...); got shape {potentials.shape}")
+    return potentials.reshape(potentials.shape[0], potentials.shape[1], -1)
+
+
+class NameNeurons(ClassifierMixin, BaseEstimator):
+    """Co-occurrence-learning name neurons, scikit-learn style (``fit`` / ``predict``).
+
+    ``X`` holds conv3 potentials over time (N, T, maps, H, W), e.g. ``FeatureSet.potentials``.
+
+    mode: ``paper`` reproduces the research code, quirks included: its depression line updates the
+        label's own weights (so other name neurons never change), ties go to the first class.
+        ``corrected`` depresses the other classes' weights, as the rule says.
+    novelty: λ, the rate factor of the first ``novelty_window`` images presented (one-shot: λ = 65).
+    rate: α, a factor on every image's rates (few-shot: α = 1 or 10, no novelty).
+    """
+
+    def __init__(
+        self,
+        mode: Mode = "paper",
+        init: float = 0.575,
+        init_std: float = 0.05,
+        seed: int = 66,
+        a_plus: float = 0.007,
+        a_minus: float = 0.003,
+        novelty: float = 1.0,
+        novelty_window: int = 5,
+        rate: float = 1.0,
+        active_threshold: float = 10.0,
+        score: Score = "sum",
+        shuffle_seed: int | None = 33,
+        epochs: int = 1,
+    ) -> None:
+        self.mode = mode
+        self.init = init
+        self.init_std = init_std
+        self.seed = seed
+        self.a_plus = a_plus
+        self.a_minus = a_minus
+        self.novelty = novelty
+        self.novelty_window = novelty_window
+        self.rate = rate
+        self.active_threshold = active_threshold
+        self.score = score
+        self.shuffle_seed = shuffle_seed
+        self.epochs = epochs
+
+    def _check_options(self) -> None:
+        if self.mode not in ("paper", "corrected"):
+            raise OptionError(f"mode must be 'paper' or 'corrected', not {self.mode!r}")
+        if self.score not in ("sum", "weighted"):
+            raise OptionError(f"score must be 'sum' or 'weighted', not {self.score!r}")
+        if self.epochs < 1 or self.novelty_window < 0:
+            raise OptionError("epochs must be ≥ 1 and novelty_window ≥ 0")
+        peak = self.a_plus * self.rate * max(self.novelty, 1.0)
+        if peak >= 1:
+            warnings.warn(
+                f"a⁺ = {peak:.3g} ≥ 1 (λ = {self.novelty:g}, α = {self.rate:g}): an update can push weights "
+                "out of [0, 1] and learning diverges", DivergenceWarning, stacklevel=3)
+
+    def initial_weights(self, n_classes: int, n_features: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """N(init, init_std) per class, class 0 drawn first, from NumPy's legacy seeded generator
+        (the research code's ``np.random.seed``), in its (H, W, maps) order."""
+        rng = np.random.RandomState(self.seed)
+        if shape is None:
+            return np.stack([rng.normal(self.init, self.init_std, n_features) for _ in range(n_classes)])
+        maps, h, w = shape
+        return np.stack([rng.normal(self.init, self.init_std, (h, w, maps)).transpose(2, 0, 1).ravel()
+                         for _ in range(n_classes)])
+
+    def presentation_order(self, labels: np.ndarray) -> list[int]:
+        """Images class by class (as the research code listed them), shuffled once with the seed."""
+        order = sorted(range(len(labels)), key=lambda i: labels[i])
+        if self.shuffle_seed is not None:
+            random.Random(self.shuffle_seed).shuffle(order)
+        return order
+
+    def fit(self, X, y, map_shape: tuple[int, int, int] | None = None) -> "NameNeurons":
+        self._check_options()
+        potentials = as_slots(X)
+        if map_shape is None and np.asarray(X).ndim == 5:
+            map_shape = tuple(np.asarray(X).shape[2:])
+        y = np.asarray(y)
+        if len(y) != len(potentials):
+            raise OptionError(f"{len(potentials)} images but {len(y)} labels")
+        self.classes_, labels = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise OptionError("naming needs images of at least two classes")
+        weights = self.initial_weights(len(self.classes_), potentials.shape[2], map_shape)
+        active = potentials >= self.active_threshold
+        shown = 0
+        for _ in range(self.epochs):
+            for i in self.presentation_order(labels):
+                factor = self.rate * (self.novelty if shown < self.novelty_window else 1.0)
+                self._learn(weights, active[i], labels[i], self.a_plus * factor, self.a_minus * factor)
+                shown += 1
+        self.weights_ = weights
+        return self
+
+    def _learn(self, weights: np.ndarray, active: np.ndarray, label: int, a_plus: float, a_minus: float) -> None:
+        """One image: for every time slot, potentiate the label's synapses from the active neurons and
+        depress the others' (paper mode: the label's own, the research code's bug)."""
+        for slot in active:
+            if not slot.any():
+                continue
+            for c in range(len(weights)):
+                if c == label:
+                    w = weights[c, slot]
+                    weights[c, slot] = w + a_plus * w * (1 - w)
+                else:
+                    target = label if self.mode == "paper" else c
+                    w = weights[target, slot]
+                    weights[target, slot] = w - a_minus * w * (1 - w)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Each name neuron's score (N, classes): Σ over slots of its weights from active neurons
+        (``weighted``: each times the neuron's potential)."""
+        check_is_fitted(self, "weights_")
+        potentials = as_slots(X)
+        active = potentials >= self.active_threshold
+        if self.score == "sum":
+            drive = active.sum(axis=1, dtype=np.float64)
+        else:
+            drive = np.where(active, potentials, 0).sum(axis=1, dtype=np.float64)
+        return drive @ self.weights_.T
+
+    def predict(self, X) -> np.ndarray:
+        """The class whose name neuron scores highest (ties: the first class)."""
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]

@@ -1,0 +1,133 @@
+"""Run image folders through the spiking network and cache what the classifiers need."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..data.folders import image_folder
+from ..errors import ImageError, RecollectionError
+from .encoding import DoGEncoder, spike_train
+from .network import FEATURE_THRESHOLDS, SpikingNetwork, Thresholds
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class FeatureSet:
+    """conv3 potentials over time for a list of images, with their labels."""
+
+    potentials: np.ndarray  # (N, T, maps, H, W) float32
+    labels: np.ndarray  # (N,) int
+    classes: list[str]
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def max_features(self) -> np.ndarray:
+        """The SVM's features (N, maps): each map's largest potential over space and time."""
+        return self.potentials.max(axis=(1, 3, 4))
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "FeatureSet":
+        index = np.asarray(index, dtype=int)
+        return FeatureSet(self.potentials[index], self.labels[index], self.classes, [self.paths[i] for i in index])
+
+    def save(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, potentials=self.potentials, labels=self.labels,
+                     classes=np.array(self.classes), paths=np.array(self.paths))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "FeatureSet":
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["potentials"], data["labels"], list(data["classes"]), list(data["paths"]))
+
+
+def encode_files(files: Sequence[Path], encoder: DoGEncoder, workers: int = 2) -> np.ndarray:
+    """Spike-time maps (N, H, W) uint8; decoding and filtering run in threads (they release the GIL)."""
+
+    def one(path: Path) -> np.ndarray:
+        try:
+            return encoder(path)
+        except ImageError as exc:
+            raise ImageError(f"{path}: {exc}") from None
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return np.stack(list(pool.map(one, files))) if files else np.zeros((0, encoder.height, encoder.width), np.uint8)
+
+
+@torch.no_grad()
+def run_network(
+    network: SpikingNetwork,
+    times: np.ndarray,
+    thresholds: Thresholds = FEATURE_THRESHOLDS,
+    encoder: DoGEncoder = DoGEncoder(),
+    batch_size: int = 8,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """conv3 potentials (N, T, maps, H, W) for spike-time maps (N, H, W), in batches."""
+    network = network.to(device)
+    chunks = []
+    for start in range(0, len(times), batch_size):
+        batch = torch.from_numpy(times[start : start + batch_size]).to(device)
+        activity = network(spike_train(batch, encoder.time_steps), thresholds)
+        chunks.append(activity.potentials.cpu().numpy())
+        if progress:
+            progress(len(batch))
+    if not chunks:
+        return np.zeros((0, encoder.time_steps, 20) + (6, 9), np.float32)
+    return np.concatenate(chunks)
+
+
+def cache_key(network: SpikingNetwork, thresholds: Thresholds, encoder: DoGEncoder, files: Sequence[Path]) -> str:
+    """Content hash of everything the potentials depend on: weights, thresholds, encoder, image files."""
+    h = hashlib.sha256()
+    for w in network.weights:
+        h.update(w.detach().cpu().numpy().tobytes())
+    h.update(json.dumps([thresholds.as_dict(), encoder.config()], sort_keys=True).encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"{Path(f).resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def folder_features(
+    root: str | os.PathLike,
+    network: SpikingNetwork,
+    thresholds: Thresholds = FEATURE_THRESHOLDS,
+    encoder: DoGEncoder = DoGEncoder(),
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    progress: Callable[[int, int], Progress] | None = None,
+) -> FeatureSet:
+    """Features of an image-folder dataset (one sub-folder per class), read from the cache when there."""
+    files, labels, classes = image_folder(root)
+    if len(classes) < 2:
+        raise RecollectionError(f"{root} has a single class folder ({classes[0]}); naming needs at least two")
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / f"snn-{cache_key(network, thresholds, encoder, files)}.npz"
+        if cached.exists():
+            return FeatureSet.load(cached)
+    step = progress(len(files), 0) if progress else None
+    times = encode_files(files, encoder)
+    potentials = run_network(network, times, thresholds, encoder, batch_size, device, step)
+    features = FeatureSet(potentials, np.asarray(labels), classes, [str(f) for f in files])
+    if cached is not None:
+        features.save(cached)
+    return features

@@ -1,0 +1,210 @@
+"""The spiking deep CNN of the naming spec (§2): non-leaky integrate-and-fire, one spike per neuron.
+
+Each layer reads the previous layer's spikes of the step before, and the net is feed-forward, so a
+layer's whole time course is computed at once: one batched convolution over all time steps (time as a
+batch dimension), then an element-wise scan for the potentials, then lateral inhibition.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import WeightsError
+
+# (kernel, maps) of the three conv layers and (kernel, stride) of the two pools, in order
+CONV_SHAPES = ((5, 4), (17, 20), (5, 20))
+POOL_SHAPES = ((7, 6), (5, 5))
+NEVER = 1e5  # a threshold no potential reaches: the layer only integrates
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Firing thresholds of conv1, conv2, conv3 (pools fire on any input spike)."""
+
+    conv1: float = 10.0
+    conv2: float = 50.0
+    conv3: float = NEVER
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+FEATURE_THRESHOLDS = Thresholds(10.0, 50.0, NEVER)  # the SVM's features (spec §4)
+LEARNING_THRESHOLDS = Thresholds(10.0, 60.0, 2.0)  # STDP (spec §2)
+
+
+@dataclass
+class Activity:
+    """What one presentation produced: conv3 potentials over time, and optionally every layer's spikes."""
+
+    potentials: torch.Tensor  # (B, T, maps, H, W) float32: conv3's V at every step
+    spikes: list[torch.Tensor] | None = None  # input, conv1, pool1, conv2, pool2: (B, T, C, H, W) bool
+
+    def max_features(self) -> torch.Tensor:
+        """The SVM's features: each conv3 map's largest potential over space and time."""
+        return self.potentials.amax(dim=(1, 3, 4))
+
+
+def conv_increments(spikes: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Input current of every step: the correlation of the previous step's spikes, summed in float64.
+
+    ``spikes`` is (B, T, C, H, W); the result (B, T − 1, M, H, W) holds the current reaching steps
+    1 … T − 1, each from the step before. Steps without any input spike are skipped.
+    """
+    b, t, c, h, w = spikes.shape
+    m, k = weight.shape[0], weight.shape[-1]
+    flat = spikes[:, :-1].reshape(b * (t - 1), c, h, w)
+    busy = flat.flatten(1).any(1).nonzero().squeeze(1)
+    out = torch.zeros(b * (t - 1), m, h, w, dtype=torch.float64, device=spikes.device)
+    if busy.numel():
+        out[busy] = F.conv2d(flat[busy].double(), weight.double(), padding=k // 2)
+    return out.view(b, t - 1, m, h, w)
+
+
+def integrate(current: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Potentials (B, T, ...) float32 of non-leaky integrate-and-fire neurons; a neuron above threshold resets."""
+    b, steps = current.shape[:2]
+    potentials = torch.zeros((b, steps + 1) + current.shape[2:], dtype=torch.float32, device=current.device)
+    v = potentials[:, 0]
+    for t in range(1, steps + 1):
+        v = torch.where(v > threshold, torch.zeros((), device=v.device), v)
+        v = (v.double() + current[:, t - 1]).float()
+        potentials[:, t] = v
+    return potentials
+
+
+def first_spikes(candidates: torch.Tensor, potentials: torch.Tensor | None) -> torch.Tensor:
+    """Lateral inhibition: per position, at each step only the map(s) with the highest potential fire
+    (ties all fire), and a position that has fired stays silent afterwards. ``None`` potentials:
+    every candidate ties (pool1)."""
+    if potentials is not None:
+        best = torch.where(candidates, potentials, float("-inf")).amax(dim=2, keepdim=True)
+        candidates = candidates & (potentials == best)
+    fired = candidates.any(dim=2)
+    earlier = (fired.int().cumsum(dim=1) - fired.int()) > 0
+    return candidates & ~earlier.unsqueeze(2)
+
+
+def pool_spikes(spikes: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """A pool unit fires at t if any input of its window fired at t − 1."""
+    b, t, c, h, w = spikes.shape
+    pooled = F.max_pool2d(spikes[:, :-1].reshape(b * (t - 1), c, h, w).float(), kernel, stride, kernel // 2)
+    out = torch.zeros((b, t, c) + pooled.shape[-2:], dtype=torch.bool, device=spikes.device)
+    out[:, 1:] = pooled.view(b, t - 1, c, *pooled.shape[-2:]) > 0
+    return out
+
+
+class SpikingNetwork(nn.Module):
+    """conv1 → pool1 → conv2 → pool2 → conv3 with the spec's kernels; weights (maps, in, k, k) float32."""
+
+    def __init__(self, weights: list[torch.Tensor] | None = None, seed: int = 0) -> None:
+        super().__init__()
+        if weights is None:
+            weights = random_weights(seed)
+        check_shapes(weights)
+        for i, w in enumerate(weights):
+            self.register_buffer(f"w{i + 1}", w.detach().to(torch.float32).contiguous())
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        return [self.w1, self.w2, self.w3]
+
+    @torch.no_grad()
+    def forward(self, spikes: torch.Tensor, thresholds: Thresholds = FEATURE_THRESHOLDS, record: bool = False) -> Activity:
+        """Present a batch of spike trains (B, T, 1, H, W) bool; returns conv3's potentials over time."""
+        th = (thresholds.conv1, thresholds.conv2)
+        trail = [spikes]
+        s = spikes
+        for i, ((kernel, stride), weight) in enumerate(zip(POOL_SHAPES, self.weights[:2])):
+            v = integrate(conv_increments(s, weight), th[i])
+            s = first_spikes(v > th[i], v)
+            trail.append(s)
+            s = pool_spikes(s, kernel, stride)
+            if i == 0:
+                s = first_spikes(s, None)
+            trail.append(s)
+        potentials = integrate(conv_increments(s, self.w3), thresholds.conv3)
+        return Activity(potentials, trail if record else None)
+
+
+def random_weights(seed: int, mean: float = 0.8, std: float = 0.01) -> list[torch.Tensor]:
+    """STDP's starting point: N(mean, std) clipped into (0.01, 0.99), seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    weights, maps_in = [], 1
+    for kernel, maps in CONV_SHAPES:
+        w = mean + std * torch.randn(maps, maps_in, kernel, kernel, generator=gen, dtype=torch.float64)
+        w[w >= 1] = 0.99
+        w[w <= 0] = 0.01
+        weights.append(w.float())
+        maps_in = maps
+    return weights
+
+
+def check_shapes(weights: list[torch.Tensor]) -> None:
+    expected, maps_in = [], 1
+    for kernel, maps in CONV_SHAPES:
+        expected.append((maps, maps_in, kernel, kernel))
+        maps_in = maps
+    got = [tuple(w.shape) for w in weights]
+    if got != expected:
+        raise WeightsError(f"spiking network weights have shapes {got}; expected {expected}")
+
+
+def load_weights(directory: str | os.PathLike) -> list[torch.Tensor]:
+    """Read ``weight_0..4.npy`` (research layout: kh, kw, in, out; pools kh, kw, maps)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise WeightsError(f"{directory} is not a directory holding weight_0.npy … weight_4.npy")
+    conv = []
+    for index in range(5):
+        path = directory / f"weight_{index}.npy"
+        try:
+            array = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise WeightsError(f"{path} is missing (expected weight_0.npy … weight_4.npy)") from None
+        except (ValueError, OSError) as exc:
+            raise WeightsError(f"{path} is not a readable .npy array ({exc})") from None
+        if index % 2 == 0:
+            if array.ndim != 4:
+                raise WeightsError(f"{path} has shape {array.shape}; a conv layer needs (kh, kw, in, out)")
+            conv.append(torch.from_numpy(np.ascontiguousarray(array.transpose(3, 2, 0, 1))).float())
+        elif array.ndim != 3 or not np.all(np.asarray(array) > 0):
+            raise WeightsError(f"{path} should hold positive pool weights (kh, kw, maps); got shape {array.shape}")
+    if any(not torch.isfinite(w).all() for w in conv):
+        raise WeightsError(f"{directory} holds non-finite weights")
+    check_shapes(conv)
+    return conv
+
+
+def save_weights(weights: list[torch.Tensor], directory: str | os.PathLike) -> None:
+    """Write weights in the research layout, pools included, so the research code can read them too."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    maps_in = 1
+    files = {}
+    for i, (w, (kernel, stride)) in enumerate(zip(weights, POOL_SHAPES + ((None, None),))):
+        files[2 * i] = w.detach().cpu().numpy().transpose(2, 3, 1, 0).astype(np.float32)
+        if kernel is not None:
+            files[2 * i + 1] = np.full((kernel, kernel, w.shape[0]), 1 / kernel**2, dtype=np.float32)
+    for index, array in files.items():
+        tmp = directory / f".weight_{index}.npy.tmp"
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, directory / f"weight_{index}.npy")
+
+
+def output_size(height: int = 160, width: int = 250) -> tuple[int, int]:
+    """conv3's H × W for an input of height × width (6 × 9 for the spec's 160 × 250)."""
+    for kernel, stride in POOL_SHAPES:
+        pad = kernel // 2
+        height = math.floor((height + 2 * pad - kernel) / stride) + 1
+        width = math.floor((width + 2 * pad - kernel) / stride) + 1
+    return height, width

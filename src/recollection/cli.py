@@ -309,6 +309,255 @@ def train_convpool_cmd(
     out.print(f"wrote {out_dir / 'convpool.pt'} ({len(card['history'])} epochs in all; stages {', '.join(STAGES)})")
 
 
+# --- naming in the spiking network ------------------------------------------------------------
+naming_app = typer.Typer(help="Naming in an STDP spiking network: features, name neurons, the SVM baseline.",
+                         no_args_is_help=True)
+app.add_typer(naming_app, name="naming")
+
+WEIGHTS_HELP = "Directory with weight_0.npy … weight_4.npy (research layout), e.g. ../shared/data/sdnn_weights/run61."
+CACHE_HELP = "Where extracted features are cached (keyed by weights, thresholds and image files)."
+
+
+def default_cache() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recollection" / "snn"
+
+
+def parse_thresholds(text: str, what: str):
+    from .snn.network import NEVER, Thresholds
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        fail(f"{what} must be numbers separated by commas, e.g. 7.0,20.25; got {text!r}")
+    if len(values) not in (2, 3) or any(v <= 0 for v in values):
+        fail(f"{what} takes 2 or 3 positive thresholds (conv1,conv2[,conv3]); got {text!r}")
+    return Thresholds(*values) if len(values) == 3 else Thresholds(values[0], values[1], NEVER)
+
+
+def feature_progress(progress, label: str):
+    def start(total: int, done: int):
+        task = progress.add_task(label, total=total, completed=done)
+        return lambda n: progress.advance(task, n)
+
+    return start
+
+
+def load_features(folder: Path, weights: Path, thresholds, cache: Path, device: str, label: str):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .snn.features import folder_features
+    from .snn.network import SpikingNetwork, load_weights
+
+    network = SpikingNetwork(load_weights(weights))
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), console=err, transient=True) as progress:
+        return folder_features(folder, network, thresholds, cache_dir=cache, device=pick_device(device),
+                               progress=feature_progress(progress, label))
+
+
+@naming_app.command("features")
+@user_errors
+def naming_features(
+    data: Annotated[Path, typer.Argument(help="Image folder: one sub-folder per class.")],
+    weights: Annotated[Path, typer.Option(help=WEIGHTS_HELP)],
+    thresholds: Annotated[str, typer.Option(help="conv1,conv2[,conv3] firing thresholds (SVM features: 10,50; "
+                                            "naming with run61: 7.0,20.25).")] = "10,50",
+    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Encode a folder (DoG, latency code) and run it through the network; cache conv3's potentials."""
+    features = load_features(data, weights, parse_thresholds(thresholds, "--thresholds"), cache or default_cache(),
+                             device, f"features of {data.name}")
+    peaks = features.max_features()
+    out.print(f"{len(features)} images, classes {', '.join(features.classes)}; conv3 peak potential: mean "
+              f"{peaks.mean():.3f}, max {peaks.max():.3f}; cached in {cache or default_cache()}")
+
+
+@naming_app.command("evaluate")
+@user_errors
+def naming_evaluate(
+    train: Annotated[Path, typer.Argument(help="Training image folder (one sub-folder per class).")],
+    test: Annotated[Path, typer.Argument(help="Test image folder, same class folders.")],
+    weights: Annotated[Path, typer.Option(help=WEIGHTS_HELP)],
+    naming_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the naming network.")] = "7.0,20.25",
+    svm_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the SVM's features.")] = "10,50",
+    init: Annotated[float, typer.Option(help="Mean of the name neurons' initial weights (std 0.05).")] = 0.575,
+    mode: Annotated[str, typer.Option(help="paper: the research code, bug included; corrected: depression "
+                                      "updates the other classes' weights.")] = "paper",
+    seed: Annotated[int, typer.Option(help="Seed of the name neurons' initial weights.")] = 66,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for evaluate.json.")] = Path("naming-evaluate"),
+    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Train name neurons and the SVM on TRAIN, report both accuracies on TEST."""
+    from .naming import NameNeurons, SpikeSVM
+    from .naming.experiments import accuracy, write_results
+
+    check_writable_dir(out_dir)
+    cache = cache or default_cache()
+    nth, sth = parse_thresholds(naming_thresholds, "--naming-thresholds"), parse_thresholds(svm_thresholds, "--svm-thresholds")
+    sets = {(name, part): load_features(folder, weights, th, cache, device, f"{name} features of {folder.name}")
+            for name, th in (("naming", nth), ("svm", sth)) for part, folder in (("train", train), ("test", test))}
+    results = {}
+    for score in ("sum", "weighted"):
+        model = NameNeurons(mode=mode, init=init, seed=seed, readout=score).fit(sets["naming", "train"].potentials,
+                                                                             sets["naming", "train"].labels)
+        for part in ("train", "test"):
+            results[f"naming_{score}_{part}"] = [accuracy(model.predict(sets["naming", part].potentials), sets["naming", part].labels)]
+    svm = SpikeSVM().fit(sets["svm", "train"].potentials, sets["svm", "train"].labels)
+    for part in ("train", "test"):
+        results[f"svm_{part}"] = [accuracy(svm.predict(sets["svm", part].potentials), sets["svm", part].labels)]
+    config = {"train": str(train), "test": str(test), "weights": str(weights), "naming_thresholds": nth.as_dict(),
+              "svm_thresholds": sth.as_dict(), "init": init, "mode": mode, "seed": seed}
+    written = write_results(out_dir, "evaluate", config, results, plot=False)
+    for key, value in results.items():
+        out.print(f"{key:22s} {value[0]:.4f}")
+    out.print(f"wrote {written.json}")
+
+
+@naming_app.command("shots")
+@user_errors
+def naming_shots(
+    train: Annotated[Path, typer.Argument(help="Training image folder; each run draws its images from it.")],
+    test: Annotated[Path, typer.Argument(help="Test image folder.")],
+    weights: Annotated[Path, typer.Option(help=WEIGHTS_HELP)],
+    runs: Annotated[int, typer.Option(min=1, help="Number of random training sets (pairs when --shots 1).")] = 500,
+    shots: Annotated[int, typer.Option(min=1, help="Training images per class in each run.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the image draws.")] = 0,
+    novelty: Annotated[float, typer.Option(help="λ: rate factor of the first 5 images (novelty); the paper's one-shot: 65.")] = 65.0,
+    rate: Annotated[float, typer.Option(help="α: rate factor of every image.")] = 1.0,
+    naming_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the naming network.")] = "7.0,20.25",
+    init: Annotated[float, typer.Option(help="Mean of the name neurons' initial weights.")] = 0.575,
+    mode: Annotated[str, typer.Option(help="paper or corrected.")] = "paper",
+    svm_weights: Annotated[Optional[Path], typer.Option(help="Also run the SVM on the same images, with features "
+                                                        "of these weights (thresholds 10,50), z-scored on the run's images.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for shots.json and shots.cdf.png.")] = Path("naming-shots"),
+    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """K one-shot (or N-shot) runs with a seed: naming, and the SVM on the same images, per-run accuracies."""
+    import warnings
+
+    from rich.progress import Progress
+
+    from .naming import NameNeurons
+    from .naming.experiments import sample_shots, shot_runs, write_results
+    from .naming.neurons import DivergenceWarning
+    from .snn.network import FEATURE_THRESHOLDS
+
+    check_writable_dir(out_dir)
+    cache = cache or default_cache()
+    nth = parse_thresholds(naming_thresholds, "--naming-thresholds")
+    tr = load_features(train, weights, nth, cache, device, f"features of {train.name}")
+    te = load_features(test, weights, nth, cache, device, f"features of {test.name}")
+    svm_tr = svm_te = None
+    if svm_weights is not None:
+        svm_tr = load_features(train, svm_weights, FEATURE_THRESHOLDS, cache, device, "SVM features (train)")
+        svm_te = load_features(test, svm_weights, FEATURE_THRESHOLDS, cache, device, "SVM features (test)")
+    draws = sample_shots(tr.labels, shots, runs, seed)
+    template = NameNeurons(mode=mode, init=init, novelty=novelty, rate=rate)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DivergenceWarning)
+        template._check_options()
+    for w in caught:
+        err.print(f"[yellow]warning:[/] {w.message}")
+    with Progress(console=err, transient=True) as progress, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        task = progress.add_task(f"{runs} runs", total=runs)
+        results = shot_runs(tr, te, draws, template, svm_tr, svm_te, progress=lambda n: progress.advance(task, n))
+    config = {"train": str(train), "test": str(test), "weights": str(weights), "svm_weights": str(svm_weights) if svm_weights else None,
+              "runs": runs, "shots": shots, "seed": seed, "naming": template.get_params(), "naming_thresholds": nth.as_dict()}
+    extra = {"images": [[tr.paths[i] for i in d] for d in draws]}
+    written = write_results(out_dir, "shots", config, results, extra)
+    from .naming.experiments import summary
+
+    for name, values in results.items():
+        s = summary(values)
+        out.print(f"{name:7s} mean {s['mean']:.3f}  median {s['median']:.3f}  sd {s['sd']:.3f}  min {s['min']:.3f}  max {s['max']:.3f}")
+    out.print(f"wrote {written.json}" + (f" and {written.plot}" if written.plot else ""))
+
+
+@app.command()
+@user_errors
+def reproduce(
+    data: Annotated[Optional[Path], typer.Option(help="Folder with caltech_face_motor/ and sdnn_weights/ "
+                                                 "(default: ../shared/data or $RECOLLECTION_DATA).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="100 pairs and 20 splits instead of the paper's counts.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the pair and split draws.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for reproduce.json.")] = Path("reproduce"),
+    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Run each published naming experiment (naming spec §7) and print our figure beside the paper's."""
+    import json
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .naming.reproduce import RUN61_NAMING, UPSTREAM_NAMING, Reproduction, SharedData, as_dicts
+
+    check_writable_dir(out_dir)
+    shared = SharedData.find(data)
+    pairs, splits = (100, 20) if quick else (500, 100)
+    with Progress(console=err, transient=True) as progress:
+        rep = Reproduction(shared, cache or default_cache(), pick_device(device), feature_progress(progress, "features"))
+        steps = [
+            rep.svm_full,
+            lambda: rep.naming_full("run61", RUN61_NAMING, 0.575, 0.9848, 0.958),
+            lambda: rep.naming_full("upstream", UPSTREAM_NAMING, 0.5, 0.957, None),
+            lambda: rep.oneshot_run61(pairs, seed),
+            lambda: rep.oneshot_upstream(1760 if not quick else 300, seed),
+            lambda: rep.oneshot_svm(1536 if not quick else 300, seed),
+            lambda: rep.few_shot(1.0),
+            lambda: rep.few_shot(10.0),
+            lambda: rep.multi_split(splits, seed),
+        ]
+        task = progress.add_task("experiments", total=len(steps))
+        rows = []
+        for step in steps:
+            rows.append(step())
+            progress.advance(task)
+    table = Table(title="naming: ours beside the paper")
+    for column in ("experiment", "paper", "ours", "within tolerance"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.experiment, r.paper, r.ours, {True: "yes", False: "no", None: "–"}[r.ok])
+    out.print(table)
+    path = out_dir / "reproduce.json"
+    path.write_text(json.dumps({"data": str(shared.root), "quick": quick, "seed": seed, "rows": as_dicts(rows)}, indent=2))
+    out.print(f"wrote {path}")
+
+
+# --- data sets ----------------------------------------------------------------------------------
+data_app = typer.Typer(help="Fetch and prepare the data sets the experiments use.", no_args_is_help=True)
+fetch_app = typer.Typer(help="Download a data set and build the layout the experiments read.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+data_app.add_typer(fetch_app, name="fetch")
+
+
+@fetch_app.command("caltech101")
+@user_errors
+def fetch_caltech101_cmd(
+    dest: Annotated[Path, typer.Option("--dest", help="Folder for caltech-101.zip and the caltech_face_motor/ layout.",
+                                       show_default=False)],
+    seed: Annotated[int, typer.Option(help="Seed of the random split.")] = 0,
+    archive: Annotated[Optional[Path], typer.Option(help="caltech-101.zip (or the 101_ObjectCategories.tar.gz inside it) "
+                                                    "downloaded by hand from https://data.caltech.edu/records/mzrjq-6wc02.")] = None,
+    no_download: Annotated[bool, typer.Option("--no-download", help="Never download: use --archive or an archive already in DEST.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing DEST/caltech_face_motor built with another split.")] = False,
+) -> None:
+    """Caltech-101 Faces and Motorbikes split as the naming experiments use them: TrainingSet 200+200,
+    TestingSet 198+198, LearningSet 237+237 (training plus 37 per class), in DEST/caltech_face_motor."""
+    from .data.caltech import fetch_caltech101
+
+    result = fetch_caltech101(dest, seed=seed, archive=archive, download_ok=not no_download, overwrite=overwrite,
+                              progress=lambda message: err.print(message, highlight=False))
+    sizes = ", ".join(f"{part} {n}+{n}" for part, n in result["sizes"].items())
+    out.print(f"{result['root']}: {sizes} (seed {result['seed']}; split.json lists the files)", highlight=False)
+
+
 def main() -> None:
     """Entry point: user errors become one red line and exit status 2, never a traceback."""
     try:

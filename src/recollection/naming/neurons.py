@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import OptionError
 
 Mode = Literal["paper", "corrected"]
-Score = Literal["sum", "weighted"]
+Readout = Literal["sum", "weighted"]
 
 
 class DivergenceWarning(UserWarning):
@@ -45,6 +45,10 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         ``corrected`` depresses the other classes' weights, as the rule says.
     novelty: λ, the rate factor of the first ``novelty_window`` images presented (one-shot: λ = 65).
     rate: α, a factor on every image's rates (few-shot: α = 1 or 10, no novelty).
+    surprise: rate factor for an image the name neurons currently misname (the label's score does not
+        beat every other by ``margin`` × the largest score): a global "surprise" signal gating the local
+        Hebbian update, as novelty does. 1 = off (the paper). With ``epochs`` > 1, later passes learn
+        only from the images that are still misnamed.
     """
 
     def __init__(
@@ -59,9 +63,11 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         novelty_window: int = 5,
         rate: float = 1.0,
         active_threshold: float = 10.0,
-        score: Score = "sum",
+        readout: Readout = "sum",
         shuffle_seed: int | None = 33,
         epochs: int = 1,
+        surprise: float = 1.0,
+        margin: float = 0.0,
     ) -> None:
         self.mode = mode
         self.init = init
@@ -73,15 +79,17 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         self.novelty_window = novelty_window
         self.rate = rate
         self.active_threshold = active_threshold
-        self.score = score
+        self.readout = readout
         self.shuffle_seed = shuffle_seed
         self.epochs = epochs
+        self.surprise = surprise
+        self.margin = margin
 
     def _check_options(self) -> None:
         if self.mode not in ("paper", "corrected"):
             raise OptionError(f"mode must be 'paper' or 'corrected', not {self.mode!r}")
-        if self.score not in ("sum", "weighted"):
-            raise OptionError(f"score must be 'sum' or 'weighted', not {self.score!r}")
+        if self.readout not in ("sum", "weighted"):
+            raise OptionError(f"readout must be sum or weighted, not {self.readout!r}")
         if self.epochs < 1 or self.novelty_window < 0:
             raise OptionError("epochs must be ≥ 1 and novelty_window ≥ 0")
         peak = self.a_plus * self.rate * max(self.novelty, 1.0)
@@ -120,14 +128,35 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
             raise OptionError("naming needs images of at least two classes")
         weights = self.initial_weights(len(self.classes_), potentials.shape[2], map_shape)
         active = potentials >= self.active_threshold
-        shown = 0
-        for _ in range(self.epochs):
-            for i in self.presentation_order(labels):
-                factor = self.rate * (self.novelty if shown < self.novelty_window else 1.0)
-                self._learn(weights, active[i], labels[i], self.a_plus * factor, self.a_minus * factor)
-                shown += 1
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence (a⁺ ≥ 1) was warned about above
+            self._present(weights, active, labels, self._drive(potentials, active))
         self.weights_ = weights
         return self
+
+    def _present(self, weights: np.ndarray, active: np.ndarray, labels: np.ndarray, drive: np.ndarray) -> None:
+        shown = 0
+        for epoch in range(self.epochs):
+            order = self.presentation_order(labels)
+            if epoch and self.shuffle_seed is not None:
+                random.Random(self.shuffle_seed + epoch).shuffle(order)
+            for i in order:
+                factor = self.rate * (self.novelty if shown < self.novelty_window else 1.0)
+                if self.surprise != 1.0 or epoch:
+                    factor *= self.surprise if self._misnamed(weights, drive[i], labels[i]) else float(epoch == 0)
+                if factor:
+                    self._learn(weights, active[i], labels[i], self.a_plus * factor, self.a_minus * factor)
+                shown += 1
+
+    def _misnamed(self, weights: np.ndarray, drive: np.ndarray, label: int) -> bool:
+        scores = weights @ drive
+        rivals = np.delete(scores, label)
+        return bool(scores[label] - rivals.max() <= self.margin * np.abs(scores).max())
+
+    def _drive(self, potentials: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """What each conv3 neuron sends a name neuron over an image: its active slots (or potentials)."""
+        if self.readout == "sum":
+            return active.sum(axis=1, dtype=np.float64)
+        return np.where(active, potentials, 0).sum(axis=1, dtype=np.float64)
 
     def _learn(self, weights: np.ndarray, active: np.ndarray, label: int, a_plus: float, a_minus: float) -> None:
         """One image: for every time slot, potentiate the label's synapses from the active neurons and
@@ -149,12 +178,7 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         (``weighted``: each times the neuron's potential)."""
         check_is_fitted(self, "weights_")
         potentials = as_slots(X)
-        active = potentials >= self.active_threshold
-        if self.score == "sum":
-            drive = active.sum(axis=1, dtype=np.float64)
-        else:
-            drive = np.where(active, potentials, 0).sum(axis=1, dtype=np.float64)
-        return drive @ self.weights_.T
+        return self._drive(potentials, potentials >= self.active_threshold) @ self.weights_.T
 
     def predict(self, X) -> np.ndarray:
         """The class whose name neuron scores highest (ties: the first class)."""

@@ -1,0 +1,177 @@
+"""Naming experiments: full-data, one-shot / few-shot runs, random splits, with their summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import OptionError
+from ..snn.features import FeatureSet
+from .neurons import NameNeurons, as_slots
+from .svm import SpikeSVM
+
+Progress = Callable[[int], None]
+
+
+def summary(values: Sequence[float]) -> dict:
+    """mean, median, sd, min, max and count of a list of accuracies."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return {"n": 0}
+    return {"n": int(v.size), "mean": float(v.mean()), "median": float(np.median(v)),
+            "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0, "min": float(v.min()), "max": float(v.max())}
+
+
+def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predicted) == np.asarray(truth)))
+
+
+def sample_shots(labels: np.ndarray, shots: int, runs: int, seed: int) -> list[np.ndarray]:
+    """``runs`` random training sets of ``shots`` images per class (classes in order), seeded."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    members = [np.flatnonzero(labels == c) for c in classes]
+    smallest = min(len(m) for m in members)
+    if shots < 1 or shots > smallest:
+        raise OptionError(f"shots must be between 1 and the smallest class size ({smallest}); got {shots}")
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([rng.choice(m, shots, replace=False) for m in members]) for _ in range(runs)]
+
+
+def first_shots(labels: np.ndarray, shots: int) -> np.ndarray:
+    """The first ``shots`` images of every class, in the data set's (sorted) order."""
+    labels = np.asarray(labels)
+    members = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    smallest = min(len(m) for m in members)
+    if shots < 1 or shots > smallest:
+        raise OptionError(f"N must be between 1 and the smallest class size ({smallest}); got {shots}")
+    return np.concatenate([m[:shots] for m in members])
+
+
+class NamingScorer:
+    """Scores many name-neuron runs against one test set; the test drive is computed once."""
+
+    def __init__(self, template: NameNeurons, test: FeatureSet) -> None:
+        self.template = template
+        slots = as_slots(test.potentials)
+        active = slots >= template.active_threshold
+        if template.readout == "sum":
+            self.drive = active.sum(axis=1, dtype=np.float64)
+        else:
+            self.drive = np.where(active, slots, 0).sum(axis=1, dtype=np.float64)
+        self.truth = test.labels
+
+    def run(self, train: FeatureSet) -> tuple[NameNeurons, float]:
+        model = NameNeurons(**self.template.get_params()).fit(train.potentials, train.labels)
+        predicted = model.classes_[np.argmax(self.drive @ model.weights_.T, axis=1)]
+        return model, accuracy(predicted, self.truth)
+
+
+def shot_runs(
+    train: FeatureSet,
+    test: FeatureSet,
+    runs: Iterable[np.ndarray],
+    naming: NameNeurons | None,
+    svm_train: FeatureSet | None = None,
+    svm_test: FeatureSet | None = None,
+    progress: Progress | None = None,
+) -> dict[str, list[float]]:
+    """Test accuracy of naming (and of the SVM, on its own features of the same images) per run."""
+    scorer = NamingScorer(naming, test) if naming is not None else None
+    svm_test_features = SpikeSVM.peak_features(svm_test.potentials) if svm_test is not None else None
+    results: dict[str, list[float]] = {"naming": [], "svm": []}
+    for index in runs:
+        if scorer is not None:
+            results["naming"].append(scorer.run(train.subset(index))[1])
+        if svm_train is not None:
+            sub = svm_train.subset(index)
+            svm = SpikeSVM().fit(sub.potentials, sub.labels)
+            results["svm"].append(accuracy(svm.predict(svm_test_features), svm_test.labels))
+        if progress:
+            progress(1)
+    return {k: v for k, v in results.items() if v}
+
+
+def random_splits(n_per_class: Sequence[int], train_per_class: Sequence[int], runs: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Index pairs (train, test) over a pooled set ordered class by class, per-class sizes kept."""
+    rng = np.random.default_rng(seed)
+    offsets = np.cumsum([0, *n_per_class])
+    splits = []
+    for _ in range(runs):
+        tr, te = [], []
+        for c, (n, k) in enumerate(zip(n_per_class, train_per_class)):
+            perm = rng.permutation(n) + offsets[c]
+            tr.append(np.sort(perm[:k]))
+            te.append(np.sort(perm[k:]))
+        splits.append((np.concatenate(tr), np.concatenate(te)))
+    return splits
+
+
+def pooled(a: FeatureSet, b: FeatureSet) -> tuple[FeatureSet, list[int]]:
+    """Train and test sets joined, ordered class by class, with the class sizes."""
+    if a.classes != b.classes:
+        raise OptionError(f"train and test class folders differ: {a.classes} vs {b.classes}")
+    potentials = np.concatenate([a.potentials, b.potentials])
+    labels = np.concatenate([a.labels, b.labels])
+    paths = a.paths + b.paths
+    order = np.argsort(labels, kind="stable")
+    joined = FeatureSet(potentials[order], labels[order], a.classes, [paths[i] for i in order])
+    return joined, [int(np.sum(labels == c)) for c in range(len(a.classes))]
+
+
+@dataclass
+class Written:
+    json: Path
+    plot: Path | None
+
+
+def write_results(out: str | os.PathLike, name: str, config: dict, results: dict[str, list[float]],
+                  extra: dict | None = None, plot: bool = True) -> Written:
+    """``<name>.json`` (config, per-run accuracies, summaries) and ``<name>.cdf.png``, atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"config": config, "runs": results, "summary": {k: summary(v) for k, v in results.items()}}
+    if extra:
+        payload.update(extra)
+    path = out / f"{name}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+    png = None
+    if plot and any(len(v) > 1 for v in results.values()):
+        png = out / f"{name}.cdf.png"
+        cdf_plot(results, png, title=name)
+    return Written(path, png)
+
+
+def cdf_plot(results: dict[str, Sequence[float]], path: Path, title: str = "") -> None:
+    """Empirical CDFs of test accuracy, one curve per method, medians marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, values in results.items():
+        v = np.sort(np.asarray(values))
+        if v.size == 0:
+            continue
+        ax.step(v, np.arange(1, v.size + 1) / v.size, where="post",
+                label=f"{name} (n={v.size}, mean {v.mean():.3f}, median {np.median(v):.3f})")
+    ax.set_xlabel("test accuracy")
+    ax.set_ylabel("fraction of runs ≤ x")
+    ax.set_ylim(0, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)

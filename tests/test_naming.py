@@ -194,3 +194,31 @@ def test_cli_bad_naming_input(tmp_path):
     (empty / "b").mkdir()
     r = runner.invoke(app, ["naming", "features", str(empty), "--weights", str(tmp_path / "w")])
     assert r.exit_code == 2 and "no images" in r.output
+
+
+def test_cli_reproduce_fetch_and_stdp_errors(tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(app, ["reproduce", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "recollect data fetch caltech101" in r.output
+    r = runner.invoke(app, ["data", "fetch", "caltech101", "--dest", str(tmp_path / "c"), "--no-download"])
+    assert r.exit_code == 2 and "--archive" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["naming", "stdp", str(tmp_path), "--presentations", "1,2", "--out", str(tmp_path / "s")])
+    assert r.exit_code == 2 and "three" in r.output
+
+
+def test_cli_stdp_then_evaluate_in_corrected_mode(tmp_path):
+    train, test = lfw_folders(tmp_path, n=4)
+    runner = CliRunner()
+    r = runner.invoke(app, ["naming", "stdp", str(train), "--presentations", "8,8,8", "--out", str(tmp_path / "s"),
+                            "--checkpoint-every", "4"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "s" / "weights" / "weight_4.npy").exists()
+    assert json.loads((tmp_path / "s" / "stdp.json").read_text())["config"]["presentations"] == [8, 8, 8]
+    r = runner.invoke(app, ["naming", "evaluate", str(train), str(test), "--weights", str(tmp_path / "s" / "weights"),
+                            "--mode", "corrected", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "ev" / "evaluate.json").read_text())
+    assert data["config"]["name_neurons"]["mode"] == "corrected" and len(data["config"]["validation_scores"]) == 12
+    r = runner.invoke(app, ["naming", "evaluate", str(train), str(test), "--weights", str(tmp_path / "s" / "weights"),
+                            "--mode", "bogus", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "ev2")])
+    assert r.exit_code == 2 and "paper or corrected" in r.output

@@ -58,7 +58,7 @@ class NamingScorer:
 
     def __init__(self, template: NameNeurons, test: FeatureSet) -> None:
         self.template = template
-        slots = as_slots(test.potentials)
+        slots = as_slots(template._inputs(test.potentials))
         active = slots >= template.active_threshold
         if template.readout == "sum":
             self.drive = active.sum(axis=1, dtype=np.float64)

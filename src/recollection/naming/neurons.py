@@ -45,6 +45,9 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         ``corrected`` depresses the other classes' weights, as the rule says.
     novelty: λ, the rate factor of the first ``novelty_window`` images presented (one-shot: λ = 65).
     rate: α, a factor on every image's rates (few-shot: α = 1 or 10, no novelty).
+    inputs: ``neurons``: a synapse from every conv3 neuron (the paper); ``maps``: from one
+        position-invariant unit per conv3 map, which fires while any neuron of its map is active (a
+        global pool, like the network's own pools), so a name generalises across positions.
     surprise: rate factor for an image the name neurons currently misname (the label's score does not
         beat every other by ``margin`` × the largest score): a global "surprise" signal gating the local
         Hebbian update, as novelty does. 1 = off (the paper). With ``epochs`` > 1, later passes learn
@@ -68,6 +71,7 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         epochs: int = 1,
         surprise: float = 1.0,
         margin: float = 0.0,
+        inputs: Literal["neurons", "maps"] = "neurons",
     ) -> None:
         self.mode = mode
         self.init = init
@@ -84,12 +88,15 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         self.epochs = epochs
         self.surprise = surprise
         self.margin = margin
+        self.inputs = inputs
 
     def _check_options(self) -> None:
         if self.mode not in ("paper", "corrected"):
             raise OptionError(f"mode must be 'paper' or 'corrected', not {self.mode!r}")
         if self.readout not in ("sum", "weighted"):
             raise OptionError(f"readout must be sum or weighted, not {self.readout!r}")
+        if self.inputs not in ("neurons", "maps"):
+            raise OptionError(f"inputs must be neurons or maps, not {self.inputs!r}")
         if self.epochs < 1 or self.novelty_window < 0:
             raise OptionError("epochs must be ≥ 1 and novelty_window ≥ 0")
         peak = self.a_plus * self.rate * max(self.novelty, 1.0)
@@ -115,11 +122,20 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
             random.Random(self.shuffle_seed).shuffle(order)
         return order
 
+    def _inputs(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        if self.inputs == "maps":
+            if X.ndim != 5:
+                raise OptionError("inputs='maps' needs potentials shaped (N, T, maps, H, W)")
+            return X.max(axis=(3, 4), keepdims=True)
+        return X
+
     def fit(self, X, y, map_shape: tuple[int, int, int] | None = None) -> "NameNeurons":
         self._check_options()
+        X = self._inputs(X)
         potentials = as_slots(X)
-        if map_shape is None and np.asarray(X).ndim == 5:
-            map_shape = tuple(np.asarray(X).shape[2:])
+        if map_shape is None and X.ndim == 5:
+            map_shape = tuple(X.shape[2:])
         y = np.asarray(y)
         if len(y) != len(potentials):
             raise OptionError(f"{len(potentials)} images but {len(y)} labels")
@@ -177,7 +193,7 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         """Each name neuron's score (N, classes): Σ over slots of its weights from active neurons
         (``weighted``: each times the neuron's potential)."""
         check_is_fitted(self, "weights_")
-        potentials = as_slots(X)
+        potentials = as_slots(self._inputs(X))
         return self._drive(potentials, potentials >= self.active_threshold) @ self.weights_.T
 
     def predict(self, X) -> np.ndarray:

@@ -158,7 +158,7 @@ def test_cli_evaluate_and_shots_on_lfw(tmp_path):
                             "--out", str(tmp_path / "ev")])
     assert r.exit_code == 0, r.output
     data = json.loads((tmp_path / "ev" / "evaluate.json").read_text())
-    assert 0 <= data["runs"]["naming_sum_test"][0] <= 1 and data["config"]["mode"] == "paper"
+    assert 0 <= data["runs"]["naming_sum_test"][0] <= 1 and data["config"]["name_neurons"]["mode"] == "paper"
     assert list((tmp_path / "cache").glob("snn-*.npz"))
     r = runner.invoke(app, ["naming", "shots", str(train), str(test), *common, "--runs", "4",
                             "--svm-weights", str(tmp_path / "w"), "--out", str(tmp_path / "sh")])

@@ -219,6 +219,11 @@ def test_cli_stdp_then_evaluate_in_corrected_mode(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads((tmp_path / "ev" / "evaluate.json").read_text())
     assert data["config"]["name_neurons"]["mode"] == "corrected" and len(data["config"]["validation_scores"]) == 12
+    r = runner.invoke(app, ["naming", "shots", str(train), str(test), "--weights", str(tmp_path / "s" / "weights"),
+                            "--mode", "corrected", "--runs", "3", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "sh")])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "sh" / "shots.json").read_text())
+    assert data["config"]["naming"]["mode"] == "corrected" and len(data["validation_scores"]) == 8
     r = runner.invoke(app, ["naming", "evaluate", str(train), str(test), "--weights", str(tmp_path / "s" / "weights"),
                             "--mode", "bogus", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "ev2")])
     assert r.exit_code == 2 and "paper or corrected" in r.output

@@ -445,7 +445,9 @@ def naming_shots(
     rate: Annotated[float, typer.Option(help="α: rate factor of every image.")] = 1.0,
     naming_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the naming network.")] = "7.0,20.25",
     init: Annotated[float, typer.Option(help="Mean of the name neurons' initial weights.")] = 0.575,
-    mode: Annotated[str, typer.Option(help="paper or corrected.")] = "paper",
+    mode: Annotated[str, typer.Option(help="paper: as given; corrected: the bug fixed, and the thresholds (these "
+                                      "or the SVM's 10,50), the inputs (every conv3 neuron or one unit per map) and "
+                                      "the activity threshold (10 or 20) chosen on runs inside TRAIN.")] = "paper",
     svm_weights: Annotated[Optional[Path], typer.Option(help="Also run the SVM on the same images, with features "
                                                         "of these weights (thresholds 10,50), z-scored on the run's images.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for shots.json and shots.cdf.png.")] = Path("naming-shots"),
@@ -465,6 +467,22 @@ def naming_shots(
     check_writable_dir(out_dir)
     cache = cache or default_cache()
     nth = parse_thresholds(naming_thresholds, "--naming-thresholds")
+    params = {"mode": mode, "init": init, "novelty": novelty, "rate": rate}
+    chosen = None
+    if mode == "corrected":
+        from .naming.reproduce import choose_shot_config
+
+        grid = {th: load_features(train, weights, th, cache, device, f"validation grid {th.conv1:g}/{th.conv2:g}")
+                for th in dict.fromkeys([nth, FEATURE_THRESHOLDS])}
+        candidates = [{**params, "init_std": 0.0, "inputs": i, "active_threshold": a}
+                      for i in ("neurons", "maps") for a in (10.0, 20.0)]
+        (nth, params), scores = choose_shot_config(grid, candidates, shots=shots, seed=seed)
+        chosen = {f"{t.conv1:g}/{t.conv2:g} {candidates[k]['inputs']} {candidates[k]['active_threshold']:g}": v
+                  for (t, k), v in scores.items()}
+        out.print(f"corrected mode: chose thresholds {nth.conv1:g}/{nth.conv2:g}, inputs {params['inputs']}, activity "
+                  f"threshold {params['active_threshold']:g} on {shots}-shot runs inside {train}")
+    elif mode != "paper":
+        fail(f"--mode must be paper or corrected, not {mode!r}")
     tr = load_features(train, weights, nth, cache, device, f"features of {train.name}")
     te = load_features(test, weights, nth, cache, device, f"features of {test.name}")
     svm_tr = svm_te = None
@@ -472,7 +490,7 @@ def naming_shots(
         svm_tr = load_features(train, svm_weights, FEATURE_THRESHOLDS, cache, device, "SVM features (train)")
         svm_te = load_features(test, svm_weights, FEATURE_THRESHOLDS, cache, device, "SVM features (test)")
     draws = sample_shots(tr.labels, shots, runs, seed)
-    template = NameNeurons(mode=mode, init=init, novelty=novelty, rate=rate)
+    template = NameNeurons(**params)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DivergenceWarning)
         template._check_options()
@@ -484,7 +502,7 @@ def naming_shots(
         results = shot_runs(tr, te, draws, template, svm_tr, svm_te, progress=lambda n: progress.advance(task, n))
     config = {"train": str(train), "test": str(test), "weights": str(weights), "svm_weights": str(svm_weights) if svm_weights else None,
               "runs": runs, "shots": shots, "seed": seed, "naming": template.get_params(), "naming_thresholds": nth.as_dict()}
-    extra = {"images": [[tr.paths[i] for i in d] for d in draws]}
+    extra = {"images": [[tr.paths[i] for i in d] for d in draws], "validation_scores": chosen}
     written = write_results(out_dir, "shots", config, results, extra)
     from .naming.experiments import summary
 

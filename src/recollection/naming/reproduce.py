@@ -251,6 +251,20 @@ def multi_split_corrected(self: Reproduction, splits: int, seed: int, folds: int
                 "rule": CORRECTED_RULE, "grid": [[t.conv1, t.conv2] for t in CORRECTED_THRESHOLDS]})
 
 
+def choose_shot_config(train_sets: dict, params: list[dict], shots: int = 1, runs: int = 200, seed: int = 0) -> tuple:
+    """Pick (thresholds, name-neuron parameters) by few-shot runs inside the training set only: runs
+    draw their images from one half and are scored on the other half. Returns (best, scores)."""
+    labels = next(iter(train_sets.values())).labels
+    fit, val = validation_split(labels, 0.5, seed + 7)
+    draws = [fit[r] for r in sample_shots(labels[fit], shots, runs, seed + 8)]
+    scores = {}
+    for th, fs in train_sets.items():
+        for k, p in enumerate(params):
+            scores[(th, k)] = float(np.mean(shot_runs(fs, fs.subset(val), draws, NameNeurons(**p))["naming"]))
+    th, k = max(scores, key=scores.get)
+    return (th, params[k]), scores
+
+
 def oneshot_corrected(self: Reproduction, pairs: int, seed: int, validation_pairs: int = 200) -> Row:
     """One-shot naming whose configuration (weights, thresholds, inputs, activity threshold) is chosen on
     one-shot runs inside the training set; then compared with the one-shot SVM on the same test pairs."""

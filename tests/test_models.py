@@ -5,6 +5,8 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import shared_path
+
 from recollection.cnn.alexnet import AlexNet, alexnet_convpool, convpool_from
 from recollection.cnn.models import load_model, packaged_digits_weights
 from recollection.errors import OptionError
@@ -52,20 +54,32 @@ def test_convpool_loads_a_finetuned_checkpoint(tmp_path):
     assert torch.equal(loaded.features[2].weight, net.features[2].weight)
 
 
-def test_embedded_digits_model_reaches_97_percent_on_held_out_digits():
+def test_embedded_digits_model_reaches_97_percent_on_held_out_mnist_digits():
     from recollection.cnn.train import accuracy, digits_pixels
-    from recollection.data.digits import sklearn_digits
+    from recollection.data.digits import mnist
 
     info = load_model("digits")
     assert packaged_digits_weights().stat().st_size < 5 * 2**20
+    assert info.meta["recipe"]["dataset"] == "mnist"
+    images, labels = mnist(shared_path("data", "mnist"))
     held_out = info.meta["test_indices"]
-    assert len(held_out) >= 300
-    images, labels = sklearn_digits()
+    assert len(held_out) >= 1000
     x = info.normalise(digits_pixels(images[held_out]))
     acc = accuracy(info.model, x, torch.from_numpy(labels[held_out]))
     assert acc >= 0.97
     assert abs(acc - info.meta["test_accuracy"]) < 1e-6
-    assert set(held_out).isdisjoint(set(range(len(labels))) - set(held_out))
+
+
+def test_embedded_digits_model_names_the_drawn_demo_digits():
+    from recollection.cnn.train import digits_pixels
+    from recollection.data.drawn import drawn_digits
+
+    info = load_model("digits")
+    images, labels = drawn_digits()
+    assert images.shape == (10, 28, 28) and images.max() == 255
+    with torch.inference_mode():
+        predicted = info.model(info.normalise(digits_pixels(images))).argmax(1)
+    assert predicted.tolist() == labels.tolist()
 
 
 def test_unknown_model_name():

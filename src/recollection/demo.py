@@ -14,21 +14,19 @@ from .retrace.engine import Recollector
 from .retrace.sources import Source
 
 
-def demo_digits(test_indices: list[int] | None) -> tuple[torch.Tensor, list[int]]:
-    """One held-out scikit-learn digit of each class (never seen in training), as pixels."""
+def demo_digits() -> tuple[torch.Tensor, list[int]]:
+    """The digits 0–9 as the project draws them (pen strokes, MNIST-style; no data file needed)."""
     from .cnn.train import digits_pixels
-    from .data.digits import sklearn_digits
+    from .data.drawn import drawn_digits
 
-    images, labels = sklearn_digits()
-    pool = test_indices or list(range(len(labels)))
-    chosen = [next(i for i in pool if labels[i] == d) for d in range(10)]
-    return digits_pixels(images[chosen]), [int(labels[i]) for i in chosen]
+    images, labels = drawn_digits()
+    return digits_pixels(images), [int(d) for d in labels]
 
 
 def run_demo(out_dir: Path, device: str = "cpu") -> dict:
     """Write gallery.png and gallery.json to ``out_dir``; return their paths and a text summary."""
     info = load_model("digits")
-    pixels, labels = demo_digits(info.meta.get("test_indices"))
+    pixels, labels = demo_digits()
     rec = Recollector(info.model, classes=info.classes, device=device)
     names = [f"digit {d}" for d in labels]
     results, _ = recollect_pixels(rec, info, pixels, names, Source("class"))

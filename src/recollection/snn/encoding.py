@@ -13,6 +13,7 @@ from scipy.ndimage import correlate
 from ..data.images import load_image
 
 NO_SPIKE = 255  # spike-time value of a pixel that never fires
+RESIZE_PASSES = "width-then-height"  # part of the cache key: features made before this rule are not reused
 
 
 def dog_kernel(size: int = 7, sigma1: float = 1.0, sigma2: float = 2.0) -> np.ndarray:
@@ -44,13 +45,19 @@ class DoGEncoder:
         return self.time_steps - self.layers
 
     def config(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "resize_passes": RESIZE_PASSES}
 
     def grey(self, image: Image.Image | str | os.PathLike) -> np.ndarray:
-        """Grey-scale float64 pixels resized (Lanczos, aspect ignored) to height × width."""
+        """Grey-scale float64 pixels resized (Lanczos, aspect ignored) to height × width.
+
+        The width is resized first, then the height, each pass rounded to 8 bits, as Pillow did before
+        version 10; newer Pillow starts with whichever side shrinks more, which moves 41 of the 1 270
+        Caltech images by up to 14 grey levels and the published SVM score from 0.9848 to 0.9798.
+        """
         if not isinstance(image, Image.Image):
             image = load_image(image)
-        grey = image.convert("L").resize((self.width, self.height), Image.LANCZOS)
+        grey = image.convert("L")
+        grey = grey.resize((self.width, grey.height), Image.LANCZOS).resize((self.width, self.height), Image.LANCZOS)
         return np.asarray(grey, dtype=np.float64)
 
     def dog(self, grey: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from ..errors import OptionError
 from . import steps as S
 from .normalize import NORMALIZATIONS, VIEWS, normalize, view, winner_take_all
-from .record import Trace, record
+from .record import Step, Trace, record
 from .sources import Source, build_source
 
 WEIGHTED = (nn.Linear, nn.Conv2d, nn.MaxPool2d)  # the steps that normalise and rectify
@@ -95,6 +95,33 @@ class Recollector:
         return Recollection(cascade[-1].value, cascade, source, tap.name, trace.predicted,
                             targets, self.options)
 
+    def recall_many(self, trace: Trace, sources: Sequence[Source | str]) -> list[Recollection]:
+        """Recall from several sources at once: the sources that start at the same layer share one
+        backward pass over their stacked signals (k·N samples), so each weight matrix is read once.
+        Every sample is normalised on its own, so each result equals ``recall(trace, source)`` up to
+        float rounding; with ``unpool="random"`` the sources run one by one to keep their draws."""
+        sources = [Source.parse(s) if isinstance(s, str) else s for s in sources]
+        if self.options.unpool == "random" or len(sources) < 2:
+            return [self.recall(trace, s) for s in sources]
+        built = []
+        for s in sources:
+            generator = torch.Generator(device=self.device).manual_seed(self.options.seed)
+            built.append(build_source(s, trace, self.classes, generator))
+        results: list[Recollection | None] = [None] * len(sources)
+        for tap_number in dict.fromkeys(b[0] for b in built):
+            members = [i for i, b in enumerate(built) if b[0] == tap_number]
+            tap = trace.taps[tap_number]
+            signal = torch.cat([built[i][1] for i in members])
+            generator = torch.Generator(device=self.device).manual_seed(self.options.seed)
+            with torch.inference_mode():
+                cascade = self._walk_back(tiled(trace, len(members)), tap.step, signal, generator)
+            for k, i in enumerate(members):
+                n = trace.inputs.shape[0]
+                own = [BackwardMap(m.name, m.value[k * n : (k + 1) * n]) for m in cascade]
+                results[i] = Recollection(own[-1].value, own, sources[i], tap.name, trace.predicted, built[i][2],
+                                          self.options)
+        return results  # type: ignore[return-value]
+
     def __call__(self, inputs: Tensor, source: Source | str = "class") -> Recollection:
         return self.recall(self.perceive(inputs), source)
 
@@ -147,6 +174,16 @@ class Recollector:
         if mode == "random":
             return S.unpool_random(x, step.module, step.input_shape, generator)
         return S.unpool_distribute(x, step.module, step.input_shape)
+
+
+def tiled(trace: Trace, k: int) -> Trace:
+    """The trace of ``k`` copies of the batch, one after another (what the backward pass reads of it)."""
+    if k == 1:
+        return trace
+    steps = [Step(s.name, s.module, torch.Size([s.input_shape[0] * k, *s.input_shape[1:]]), s.output,
+                  None if s.switches is None else s.switches.repeat(k, *([1] * (s.switches.dim() - 1))))
+             for s in trace.steps]
+    return Trace(trace.inputs, steps, trace.taps)
 
 
 __all__ = ["Recollector", "Recollection", "RetraceOptions", "BackwardMap", "Source", "VIEWS"]

@@ -1,0 +1,217 @@
+"""``cnn.recollect``: one point = one image recollected under one set of options, scored against it."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..cnn.models import MODELS
+from ..retrace.normalize import NORMALIZATIONS, VIEWS
+from ..retrace.steps import UNPOOL_MODES
+from .engines import Engine
+from .study import Param, StudyError
+
+DRAWN = "drawn-digits"  # the project's own drawn digits 0–9: offline, no data files
+TRACE_OPTIONS = ("model", "random_init")
+UNIT_OPTIONS = ("model", "random_init", "normalize", "positivise", "positivise_conv", "wta", "unpool", "seed")
+
+
+class CnnRecollect(Engine):
+    name = "cnn.recollect"
+    data = {
+        "images": Param(str, "../shared/data/images", help=f"a folder of images, or {DRAWN!r}"),
+        "limit": Param(int, 0, help="use the first N images (0: all)"),
+        "weights": Param(str, None, help="weights file for the model (default: its embedded or cached weights)"),
+        "device": Param(str, "cpu", ("cpu", "cuda")),
+        "gallery": Param(bool, True, help="save a thumbnail per point (rescale_std views) for the report"),
+    }
+    params = {
+        "image": Param(str, ""),
+        "model": Param(str, "alexnet", MODELS),
+        "random_init": Param(bool, False, help="randomly initialised network: a control"),
+        "source": Param(str, "class"),
+        "top": Param(float, 100.0),
+        "per_channel": Param(bool, False),
+        "normalize": Param(str, "rescale_std", ("none", *NORMALIZATIONS)),
+        "positivise": Param(bool, True),
+        "positivise_conv": Param(bool, True),
+        "wta": Param(bool, False),
+        "unpool": Param(str, "switches", UNPOOL_MODES),
+        "view": Param(str, "rescale_std", VIEWS),
+        "repeat": Param(int, 0),
+        "seed": Param(int, 0),
+    }
+    metrics = ("pearson", "ssim", "psnr", "edge_pearson", "r_to_class", "predicted")
+    unit_size = 400
+    split_groups = False  # sources of a unit share one batched backward pass: keep units whatever the workers
+
+    def check_data(self, data: dict, where: str) -> dict:
+        data = super().check_data(data, where)
+        if data["images"] != DRAWN and not Path(data["images"]).is_dir():
+            raise StudyError(f"{where}: [data] images: {data['images']} is not a folder of images "
+                             f"(or write {DRAWN!r} for the embedded drawn digits)")
+        if not image_names(data):
+            raise StudyError(f"{where}: [data] images: no image files in {data['images']}")
+        return data
+
+    def axes(self, data: dict) -> dict[str, list]:
+        return {"image": image_names(data)}
+
+    def unit_key(self, params: dict) -> tuple:
+        return tuple(repr(params[k]) for k in UNIT_OPTIONS)
+
+    def prepare(self, data: dict, points: list[dict], progress=None) -> None:
+        """Load each model once here, so missing weights stop the study with one clear error."""
+        from ..errors import WeightsError
+
+        for model, random_init in sorted({(p["model"], p["random_init"]) for p in points}):
+            try:
+                model_and_pixels(data, model, random_init)
+            except WeightsError as e:
+                raise WeightsError(f"{e} In a study: --set data.weights='\"PATH\"', or --set params.random_init=true "
+                                   "for the random-weights control.") from None
+
+    def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
+        from ..pipeline import shown_image
+        from ..retrace.engine import Recollector
+        from ..retrace.sources import Source
+
+        first = points[0]
+        info, pixels, names = model_and_pixels(data, first["model"], first["random_init"])
+        trace = trace_of(data, first["model"], first["random_init"])
+        options = {k: first[k] for k in ("positivise", "positivise_conv", "wta", "unpool", "seed")}
+        rec = Recollector(info.model, classes=info.classes, device=data["device"],
+                          normalize=None if first["normalize"] == "none" else first["normalize"], **options)
+        keys = list(dict.fromkeys([("class", 100.0, False)] + [(p["source"], p["top"], p["per_channel"]) for p in points]))
+        wanted, failed = [], {}
+        for key in keys:  # a bad source fails its own points only
+            try:
+                wanted.append((key, Source.parse(key[0], top=key[1], per_channel=key[2])))
+            except Exception as e:
+                failed[key] = e
+        done = rec.recall_many(trace, [source for _, source in wanted])
+        recalls = {key: (r.image.float().cpu(), r.predicted.cpu()) for (key, _), r in zip(wanted, done)}
+
+        def recall(source: str, top: float, per_channel: bool):
+            if (source, top, per_channel) in failed:
+                raise failed[(source, top, per_channel)]
+            return recalls[(source, top, per_channel)]
+
+        class_raw, _ = recall("class", 100.0, False)
+        scored: dict[tuple, list[tuple[np.ndarray, dict]]] = {}
+        r_to_class: dict[tuple, float] = {}
+        out = []
+        for p in points:
+            i = names.index(p["image"])
+            raw, predicted = recall(p["source"], p["top"], p["per_channel"])
+            shown = shown_image(raw[i : i + 1], p["view"], info)[0]
+            key = (p["source"], p["top"], p["per_channel"], i)
+            scores = dict(score_once(scored.setdefault(key, []), pixels[i], shown))
+            if key not in r_to_class:
+                r_to_class[key] = pearson_raw(raw[i], class_raw[i])
+            scores["r_to_class"] = r_to_class[key]
+            scores["predicted"] = info.classes[int(predicted[i])]
+            if artifacts is not None and data["gallery"] and p["view"] == "rescale_std":
+                save_thumbnail(shown, artifacts / f"{p['_hash']}.png")
+            out.append(scores)
+        return out
+
+
+def score_once(done: list[tuple[np.ndarray, dict]], original: torch.Tensor, shown: torch.Tensor) -> dict:
+    """Scores of a view; views that are affine maps of one already scored (minmax and std of the
+    same reconstruction) standardise to the same grey map and reuse its scores."""
+    from ..scores import score_reconstruction, standardise, to_grey
+
+    z = standardise(to_grey(shown)).astype(np.float32)
+    for other, scores in done:
+        if np.allclose(z, other, atol=1e-4):
+            return scores
+    scores = score_reconstruction(original, shown)
+    done.append((z, scores))
+    return scores
+
+
+def image_names(data: dict) -> list[str]:
+    if data["images"] == DRAWN:
+        names = [f"digit-{d}" for d in range(10)]
+    else:
+        from ..data.images import image_files
+
+        names = [p.name for p in image_files([data["images"]])]
+    return names[: data["limit"]] if data["limit"] else names
+
+
+@lru_cache(maxsize=4)
+def _model(name: str, random_init: bool, weights: str | None):
+    from ..cnn.models import load_model
+
+    return load_model(name, weights, random_init=random_init, download_ok=False)
+
+
+@lru_cache(maxsize=4)
+def _pixels(name: str, random_init: bool, weights: str | None, images: str, limit: int):
+    info = _model(name, random_init, weights)
+    data = {"images": images, "limit": limit}
+    names = image_names(data)
+    if images == DRAWN:
+        from ..data.drawn import drawn_digits
+        from PIL import Image
+
+        arrays, _ = drawn_digits()
+        pictures = [Image.fromarray(a) for a in arrays[: len(names)]]
+    else:
+        from ..data.images import load_image
+
+        pictures = [load_image(Path(images) / n, shorter_side=info.size) for n in names]
+    pixels = torch.stack([info.to_pixels(p) for p in pictures])
+    return info, pixels, names
+
+
+def model_and_pixels(data: dict, model: str, random_init: bool):
+    return _pixels(model, random_init, data["weights"] if model != "digits" or data["weights"] else None,
+                   data["images"], data["limit"])
+
+
+_traces: dict[tuple, Any] = {}
+
+
+def trace_of(data: dict, model: str, random_init: bool):
+    """The recorded forward pass of every image, computed once per worker and model."""
+    key = (model, random_init, data["weights"], data["images"], data["limit"], data["device"])
+    if key not in _traces:
+        from ..retrace.record import record
+
+        info, pixels, _ = model_and_pixels(data, model, random_init)
+        _traces.clear()  # one model's traces at a time: bounded memory
+        _traces[key] = record(info.model.to(data["device"]).eval(), info.normalise(pixels).to(data["device"]))
+    return _traces[key]
+
+
+def pearson_raw(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double().flatten(), b.double().flatten()
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(a.norm() * b.norm())
+    return float((a @ b) / denominator) if denominator > 0 else 0.0
+
+
+def save_thumbnail(image: torch.Tensor, path: Path, side: int = 96) -> None:
+    from PIL import Image
+
+    array = (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    picture = Image.fromarray(array)
+    picture = picture.resize((side, side), Image.NEAREST if picture.width < side else Image.BILINEAR)
+    tmp = path.with_name(path.name + ".tmp.png")
+    picture.save(tmp)
+    os.replace(tmp, path)
+
+
+def original_thumbnail(data: dict, model: str, random_init: bool, image: str, path: Path) -> None:
+    """The image as the model sees it, for the report's galleries."""
+    _, pixels, names = model_and_pixels(data, model, random_init)
+    save_thumbnail(pixels[names.index(image)], path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import threading
@@ -44,6 +45,23 @@ def load_image(path: str | os.PathLike, *, shorter_side: int | None = None) -> I
         return _decode(path, image)
 
 
+UPLOAD_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM"})
+
+
+def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | None = None) -> Image.Image:
+    """Decode an uploaded image held in memory, with the same guards as ``load_image`` (pixel
+    limits, decompression bombs, one-line errors) and only the common formats accepted."""
+    label = Path(name)
+    with _open_lazily(label, io.BytesIO(data)) as image:
+        if image.format not in UPLOAD_FORMATS:
+            raise ImageError(f"{name}: {image.format} images are not accepted; use PNG, JPEG, GIF, BMP, WebP or TIFF")
+        header_size = image.size
+        _check_min_size(label, header_size)
+        _draft(image, shorter_side)
+        _check_max_pixels(label, header_size, image.size)
+        return _decode(label, image)
+
+
 def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Expand each directory into its image files (sorted, by suffix); keep other paths as given."""
     files: list[Path] = []
@@ -63,7 +81,7 @@ def _check_is_file(path: Path) -> None:
         raise ImageError(f"{path}: no such file; check the path")
 
 
-def _open_lazily(path: Path) -> Image.Image:
+def _open_lazily(path: Path, fp: io.BytesIO | None = None) -> Image.Image:
     """Read only the header, PIL's own pixel limit lifted: MAX_PIXELS is applied after any draft.
 
     The lift is process-wide while Image.open parses the header (microseconds); the lock only
@@ -74,7 +92,7 @@ def _open_lazily(path: Path) -> Image.Image:
             saved_limit = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None
             try:
-                return Image.open(path)
+                return Image.open(fp if fp is not None else path)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved_limit
     except UnidentifiedImageError:

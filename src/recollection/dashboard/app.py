@@ -1,0 +1,361 @@
+"""The dashboard's request handlers: plain functions from a request to a JSON or PNG response, so they
+can be tested without a server. No string from the client ever becomes a file-system path: samples
+and static files are looked up by name in tables built at start-up, uploads live in memory."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import RecollectionError
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOADS = 256  # kept in memory, oldest dropped first
+STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+          "/style.css": ("style.css", "text/css; charset=utf-8")}
+OPTION_KEYS = ("model", "random_init", "source", "target", "layer", "top", "per_channel", "normalize", "positivise",
+               "positivise_conv", "wta", "unpool", "view", "seed")
+
+
+class ClientError(RecollectionError):
+    """A request the page can fix: shown to the user as a message, with HTTP status 400."""
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200) -> "Response":
+        return cls(status, json.dumps(payload, default=float).encode())
+
+    @classmethod
+    def error(cls, message: str, status: int = 400) -> "Response":
+        return cls.json({"error": message}, status)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """H×W or H×W×3 floats in [0, 1] (or uint8) as PNG bytes."""
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def tensor_picture(image: torch.Tensor, min_side: int = 0) -> np.ndarray:
+    """C×H×W in [0, 1] to H×W(×3), upscaled (nearest) to at least ``min_side`` pixels."""
+    array = image.detach().float().cpu().clamp(0, 1).numpy()
+    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    if min_side and array.shape[0] < min_side:
+        k = -(-min_side // array.shape[0])
+        array = array.repeat(k, 0).repeat(k, 1)
+    return array
+
+
+def map_picture(value: torch.Tensor, side: int = 72) -> np.ndarray:
+    """A backward map of one sample (C×H×W or a vector) as a grey thumbnail: channel mean, min–max."""
+    v = value.detach().float().cpu()
+    if v.dim() == 3:
+        grid = v.mean(0).numpy()
+    else:
+        flat = v.flatten().numpy()
+        width = int(np.ceil(np.sqrt(flat.size)))
+        grid = np.zeros(width * width, np.float32)
+        grid[: flat.size] = flat
+        grid = grid.reshape(width, width)
+    lo, hi = float(grid.min()), float(grid.max())
+    grid = (grid - lo) / (hi - lo) if hi > lo else np.zeros_like(grid)
+    k = max(1, side // max(grid.shape))
+    return grid.repeat(k, 0).repeat(k, 1)
+
+
+class Uploads:
+    """Uploaded images by unguessable token: a user sees only the uploads whose tokens it was given."""
+
+    def __init__(self, limit: int = MAX_UPLOADS) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, image: Image.Image) -> str:
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._items[token] = image
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+        return token
+
+    def get(self, token: str) -> Image.Image:
+        with self._lock:
+            image = self._items.get(token)
+        if image is None:
+            raise ClientError("this upload has expired or belongs to another session; upload the image again")
+        return image
+
+
+def bool_option(config: dict, key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def number_option(config: dict, key: str, default: float, kind: Callable = float) -> float:
+    try:
+        return kind(config.get(key, default))
+    except (TypeError, ValueError):
+        raise ClientError(f"{key} must be a number, got {config.get(key)!r}") from None
+
+
+class Dashboard:
+    """State shared by all requests: models, samples, uploads and the naming network."""
+
+    def __init__(self, data_root: str | Path | None = None, device: str = "cpu") -> None:
+        from .samples import naming_samples, recollect_samples
+
+        self.device = device
+        self.uploads = Uploads()
+        self.samples = recollect_samples(data_root)
+        self.naming_samples = naming_samples(data_root)
+        self.data_root = data_root
+        self._models: dict[tuple, Any] = {}
+        self._naming = None
+        self._lock = threading.Lock()
+
+    # --- routing ---------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, query: str = "", body: bytes = b"", content_type: str = "") -> Response:
+        try:
+            if method == "GET" and path in STATIC:
+                name, kind = STATIC[path]
+                return Response(200, (resources.files("recollection.dashboard") / "static" / name).read_bytes(), kind)
+            routes = {
+                ("GET", "/api/options"): lambda: self.options(),
+                ("GET", "/api/classes"): lambda: self.classes(parse_qs(query)),
+                ("GET", "/api/sample"): lambda: self.sample_png(parse_qs(query)),
+                ("POST", "/api/upload"): lambda: self.upload(body, content_type),
+                ("POST", "/api/recollect"): lambda: self.recollect(self.json_body(body)),
+                ("POST", "/api/compare"): lambda: self.compare(self.json_body(body)),
+                ("POST", "/api/name"): lambda: self.name(self.json_body(body)),
+                ("POST", "/api/teach"): lambda: self.teach(self.json_body(body)),
+            }
+            route = routes.get((method, path))
+            if route is None:
+                return Response.error(f"no such page: {method} {path}", 404)
+            return route()
+        except RecollectionError as e:
+            return Response.error(str(e))
+        except Exception as e:  # never a traceback in the page
+            return Response.error(f"internal error ({type(e).__name__}: {e}); please report it", 500)
+
+    @staticmethod
+    def json_body(body: bytes) -> dict:
+        try:
+            payload = json.loads(body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ClientError("the request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise ClientError("the request body must be a JSON object")
+        return payload
+
+    # --- options, samples, uploads --------------------------------------------------------------------
+    def options(self) -> Response:
+        from ..cnn.models import MODELS
+        from ..retrace.normalize import NORMALIZATIONS, VIEWS
+        from ..retrace.steps import UNPOOL_MODES
+
+        return Response.json({
+            "models": [{"name": m, "pretrained": self.pretrained_available(m)} for m in MODELS],
+            "normalize": ["none", *NORMALIZATIONS], "unpool": list(UNPOOL_MODES), "views": list(VIEWS),
+            "sources": ["class", "last-layer", "random-class", "zero", "layer", "random"],
+            "samples": list(self.samples), "naming": {"available": self.naming_samples is not None,
+                                                      **(self.naming_samples.listing() if self.naming_samples else {})},
+            "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+        })
+
+    def pretrained_available(self, model: str) -> bool:
+        if model == "digits":
+            return True
+        from ..cnn.weights import ALEXNET_URL, resolve_weights
+
+        try:
+            resolve_weights(ALEXNET_URL, None, download_ok=False)
+            return True
+        except RecollectionError:
+            return False
+
+    def classes(self, query: dict) -> Response:
+        info = self.model(query.get("model", ["digits"])[0], True)
+        needle = query.get("q", [""])[0].strip().lower()
+        found = [{"index": i, "name": n} for i, n in enumerate(info.classes) if needle in n.lower()]
+        return Response.json({"classes": found[:50], "total": len(found)})
+
+    def sample_png(self, query: dict) -> Response:
+        name = query.get("name", [""])[0]
+        image = self.samples.get(name) or (self.naming_samples.picture(name) if self.naming_samples else None)
+        if image is None:
+            raise ClientError(f"unknown sample {name!r}")
+        buffer = io.BytesIO()
+        image().save(buffer, "PNG")
+        return Response(200, buffer.getvalue(), "image/png", {"Cache-Control": "max-age=3600"})
+
+    def upload(self, body: bytes, content_type: str) -> Response:
+        from ..data.images import load_image_bytes
+
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise ClientError(f"the file is {len(body) / 2**20:.1f} MB; uploads are limited to "
+                              f"{MAX_UPLOAD_BYTES // 2**20} MB")
+        if not body:
+            raise ClientError("the upload is empty")
+        image = load_image_bytes(body, "upload", shorter_side=512)
+        return Response.json({"token": self.uploads.add(image), "width": image.width, "height": image.height})
+
+    def picture(self, ref: Any) -> Image.Image:
+        """An image named by the page: {"sample": name} or {"upload": token}."""
+        if not isinstance(ref, dict):
+            raise ClientError("choose a sample image or upload one")
+        if "upload" in ref:
+            return self.uploads.get(str(ref["upload"]))
+        factory = self.samples.get(str(ref.get("sample", "")))
+        if factory is None:
+            raise ClientError(f"unknown sample image {ref.get('sample')!r}")
+        return factory()
+
+    # --- recollection ------------------------------------------------------------------------------
+    def model(self, name: str, random_init: bool):
+        from ..cnn.models import MODELS, load_model
+
+        if name not in MODELS:
+            raise ClientError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+        key = (name, random_init)
+        with self._lock:
+            if key not in self._models:
+                try:
+                    self._models[key] = load_model(name, random_init=random_init, download_ok=False)
+                except RecollectionError as e:
+                    raise ClientError(f"{e} Tick 'random weights' to use {name} without them.") from None
+            return self._models[key]
+
+    def source(self, config: dict):
+        from ..retrace.sources import Source
+
+        kind = str(config.get("source", "class"))
+        if kind == "class":
+            target = config.get("target")
+            if target in (None, ""):
+                return Source("class")
+            return Source("class", target=int(target) if str(target).lstrip("-").isdigit() else str(target))
+        if kind in ("layer", "random"):
+            layer = int(number_option(config, "layer", 1, int))
+            if kind == "layer":
+                return Source("layer", layer=layer, top=number_option(config, "top", 100.0),
+                              per_channel=bool_option(config, "per_channel", False))
+            return Source("random", layer=layer)
+        return Source.parse(kind)
+
+    def run_recollection(self, image: Image.Image, config: dict) -> dict:
+        from ..pipeline import shown_image
+        from ..retrace.engine import Recollector
+        from ..scores import score_reconstruction
+
+        start = time.perf_counter()
+        info = self.model(str(config.get("model", "digits")), bool_option(config, "random_init", False))
+        normalize = str(config.get("normalize", "rescale_std"))
+        rec = Recollector(info.model, classes=info.classes, device=self.device,
+                          normalize=None if normalize == "none" else normalize,
+                          positivise=bool_option(config, "positivise", True),
+                          positivise_conv=bool_option(config, "positivise_conv", True),
+                          wta=bool_option(config, "wta", False), unpool=str(config.get("unpool", "switches")),
+                          seed=int(number_option(config, "seed", 0, int)))
+        pixels = info.to_pixels(image)
+        view = str(config.get("view", "rescale_std"))
+        result = rec(info.normalise(pixels[None]), self.source(config))
+        raw = result.image.float().cpu()
+        shown = shown_image(raw, view, info)[0]
+        predicted = int(result.predicted[0])
+        target = None if result.targets is None else int(result.targets[0])
+        return {
+            "pixels": pixels, "raw": raw[0], "shown": shown,
+            "payload": {
+                "original": data_uri(png_bytes(tensor_picture(pixels, 128))),
+                "recollection": data_uri(png_bytes(tensor_picture(shown, 128))),
+                "cascade": [{"name": m.name, "image": data_uri(png_bytes(map_picture(m.value[0])))}
+                            for m in result.cascade],
+                "scores": score_reconstruction(pixels, shown),
+                "predicted": {"index": predicted, "name": info.classes[predicted]},
+                "target": None if target is None else {"index": target, "name": info.classes[target]},
+                "start": result.start, "model": info.name, "weights": info.weights,
+                "config": {k: config[k] for k in OPTION_KEYS if k in config},
+                "milliseconds": round((time.perf_counter() - start) * 1e3, 1),
+            },
+        }
+
+    def recollect(self, request: dict) -> Response:
+        return Response.json(self.run_recollection(self.picture(request.get("image")), request.get("config", {}))["payload"])
+
+    def compare(self, request: dict) -> Response:
+        from ..scores import pearson
+
+        image = self.picture(request.get("image"))
+        a = self.run_recollection(image, request.get("a", {}))
+        b = self.run_recollection(image, request.get("b", {}))
+        if a["shown"].shape != b["shown"].shape:
+            raise ClientError("the two configurations use models of different input sizes; compare within one model")
+        diff = (a["shown"].float() - b["shown"].float()).mean(0).numpy()
+        scale = float(np.abs(diff).max()) or 1.0
+        import matplotlib
+
+        coloured = matplotlib.colormaps["RdBu_r"](0.5 + 0.5 * diff / scale)[..., :3]
+        k = max(1, 128 // diff.shape[0])
+        coloured = coloured.repeat(k, 0).repeat(k, 1)
+        return Response.json({"a": a["payload"], "b": b["payload"], "difference": data_uri(png_bytes(coloured)),
+                              "difference_max": scale, "r_raw": pearson(a["raw"], b["raw"]),
+                              "r_shown": pearson(a["shown"], b["shown"])})
+
+    # --- naming ------------------------------------------------------------------------------------
+    def naming(self):
+        if self.naming_samples is None:
+            raise ClientError("naming needs the Caltech faces/motorbikes folders and the published weights "
+                              "(../shared/data, or start the dashboard with --data DIR)")
+        with self._lock:
+            if self._naming is None:
+                from .naming import NamingState
+
+                self._naming = NamingState(self.naming_samples)
+            return self._naming
+
+    def naming_picture(self, ref: Any) -> Image.Image:
+        if isinstance(ref, dict) and "upload" in ref:
+            return self.uploads.get(str(ref["upload"]))
+        if not isinstance(ref, dict) or self.naming_samples is None or self.naming_samples.picture(str(ref.get("sample"))) is None:
+            raise ClientError("choose one of the Caltech sample images or upload one")
+        return self.naming_samples.picture(str(ref["sample"]))()
+
+    def name(self, request: dict) -> Response:
+        return Response.json(self.naming().name(self.naming_picture(request.get("image"))))
+
+    def teach(self, request: dict) -> Response:
+        state = self.naming()
+        pictures = [self.naming_picture(request.get(c)) for c in ("face", "motor")]
+        return Response.json(state.teach(pictures))

@@ -1,0 +1,119 @@
+"""The Name panel's engine: the run61 spiking network, name neurons trained on the Caltech training
+folder, naming one image step by step, and one-shot teaching scored on the test folder."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .app import data_uri
+
+THRESHOLDS = (7.0, 20.25)  # the paper's naming thresholds for run61
+
+
+def feature_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recollection" / "snn"
+
+
+class NamingState:
+    def __init__(self, samples) -> None:
+        from ..naming.neurons import NameNeurons
+        from ..snn.encoding import DoGEncoder
+        from ..snn.features import folder_features
+        from ..snn.network import NEVER, SpikingNetwork, Thresholds, load_weights
+
+        self.network = SpikingNetwork(load_weights(samples.weights))
+        self.thresholds = Thresholds(*THRESHOLDS, NEVER)
+        self.encoder = DoGEncoder()
+        self.train = folder_features(samples.train, self.network, self.thresholds, cache_dir=feature_cache())
+        self.test = folder_features(samples.test, self.network, self.thresholds, cache_dir=feature_cache())
+        self.neurons = NameNeurons(init=0.575).fit(self.train.potentials, self.train.labels)
+        self.classes = self.train.classes
+
+    def potentials(self, image: Image.Image) -> np.ndarray:
+        """conv3 potentials over time (T, maps, H, W) of one image."""
+        from ..snn.events import forward_events
+
+        times = self.encoder(image)[None]
+        return forward_events(self.network, times, self.thresholds, self.encoder.time_steps)[0]
+
+    def name(self, image: Image.Image) -> dict:
+        start = time.perf_counter()
+        potentials = self.potentials(image)
+        slots = potentials.reshape(potentials.shape[0], -1)
+        active = slots >= self.neurons.active_threshold
+        over_time = np.cumsum(active, axis=0, dtype=np.float64) @ self.neurons.weights_.T  # (T, classes)
+        predicted = int(np.argmax(over_time[-1]))
+        return {
+            "predicted": self.classes[predicted],
+            "scores": {c: over_time[-1, k] for k, c in enumerate(self.classes)},
+            "over_time": {c: over_time[:, k].tolist() for k, c in enumerate(self.classes)},
+            "active_neurons": int(active.any(axis=0).sum()), "neurons": int(active.shape[1]),
+            "scores_plot": data_uri(scores_plot(over_time, self.classes)),
+            "raster": data_uri(raster_plot(active)),
+            "milliseconds": round((time.perf_counter() - start) * 1e3, 1),
+        }
+
+    def teach(self, pictures: list[Image.Image]) -> dict:
+        """One image per class (faces, then motorbikes), novelty-modulated (λ = 65), scored on the test set."""
+        from ..naming.neurons import NameNeurons
+
+        start = time.perf_counter()
+        x = np.stack([self.potentials(p) for p in pictures])
+        model = NameNeurons(init=0.575, novelty=65.0).fit(x, np.arange(len(pictures)))
+        predicted = model.predict(self.test.potentials)
+        accuracy = float(np.mean(predicted == self.test.labels))
+        return {"accuracy": accuracy, "test_images": int(len(self.test)), "classes": self.classes,
+                "milliseconds": round((time.perf_counter() - start) * 1e3, 1)}
+
+
+def _figure_png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def scores_plot(over_time: np.ndarray, classes: list[str]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    for k, c in enumerate(classes):
+        ax.plot(np.arange(over_time.shape[0]), over_time[:, k], marker="o", markersize=3, label=c)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("name neuron score (cumulative)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _figure_png(fig)
+
+
+def raster_plot(active: np.ndarray) -> bytes:
+    """conv3 neurons (y) active at each time step (x): potential above the name neurons' threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ever = np.flatnonzero(active.any(axis=0))
+    order = ever[np.argsort(active[:, ever].argmax(axis=0), kind="stable")]  # by first activity
+    t, n = np.nonzero(active[:, order])
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    ax.scatter(t, n, s=6, marker="|", color="black")
+    ax.set_xlim(-0.5, active.shape[0] - 0.5)
+    ax.set_ylim(-1, max(1, len(order)))
+    ax.set_xlabel("time step")
+    ax.set_ylabel("active conv3 neurons (by first activity)")
+    ax.set_title(f"{int(active.any(axis=0).sum())} of {active.shape[1]} conv3 neurons active", fontsize=9)
+    fig.tight_layout()
+    return _figure_png(fig)

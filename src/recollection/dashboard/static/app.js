@@ -1,0 +1,298 @@
+"use strict";
+// The dashboard page: builds the option forms, talks JSON to /api/*, keeps its settings in the URL.
+
+const FIELDS = [
+  ["model", "select", "Model"], ["random_init", "checkbox", "random weights (control)"],
+  ["source", "select", "Source"], ["target", "class", "Class (name or index; empty: predicted)"],
+  ["layer", "number", "Layer N (layer / noise sources)"], ["top", "number", "Top P % (layer source)"],
+  ["per_channel", "checkbox", "top P % per channel"], ["normalize", "select", "Normalisation"],
+  ["positivise", "checkbox", "rectify dense steps"], ["positivise_conv", "checkbox", "rectify conv / unpool steps"],
+  ["wta", "checkbox", "winner-take-all across channels"], ["unpool", "select", "Unpooling"],
+  ["view", "select", "View"], ["seed", "number", "Seed"],
+];
+const DEFAULTS = {model: "digits", random_init: false, source: "class", target: "", layer: 1, top: 100,
+  per_channel: false, normalize: "rescale_std", positivise: true, positivise_conv: true, wta: false,
+  unpool: "switches", view: "rescale_std", seed: 0};
+const SOURCE_LABELS = {"class": "class neuron", "last-layer": "last layer", "random-class": "random class (control)",
+  "zero": "zero (control)", "layer": "layer N, top P %", "random": "noise at layer N (control)"};
+let OPTIONS = null;
+const uploads = {main: null, name: null};
+let lastResult = {};
+
+const $ = (id) => document.getElementById(id);
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function api(path, payload) {
+  const init = payload === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"},
+                                              body: JSON.stringify(payload)};
+  const response = await fetch(path, init);
+  let data;
+  try { data = await response.json(); } catch (e) { throw new Error(`the server answered ${response.status}`); }
+  if (!response.ok) throw new Error(data.error || `the server answered ${response.status}`);
+  return data;
+}
+
+function option(select, value, label) {
+  const o = document.createElement("option");
+  o.value = value;
+  o.textContent = label || value;
+  select.appendChild(o);
+}
+
+function buildConfig(prefix) {
+  const box = $(`config-${prefix}`);
+  for (const [key, kind, label] of FIELDS) {
+    const wrap = document.createElement("label");
+    let input;
+    if (kind === "select") {
+      input = document.createElement("select");
+      const choices = {model: OPTIONS.models.map((m) => [m.name, m.name + (m.pretrained ? "" : " (no weights here)")]),
+        source: OPTIONS.sources.map((s) => [s, SOURCE_LABELS[s] || s]), normalize: OPTIONS.normalize.map((n) => [n, n]),
+        unpool: OPTIONS.unpool.map((u) => [u, u]), view: OPTIONS.views.map((v) => [v, v])}[key];
+      for (const [value, text] of choices) option(input, value, text);
+    } else if (kind === "class") {
+      input = document.createElement("input");
+      input.type = "search";
+      input.setAttribute("list", `classes-${prefix}`);
+      const list = document.createElement("datalist");
+      list.id = `classes-${prefix}`;
+      wrap.appendChild(list);
+      input.addEventListener("input", () => fillClasses(prefix));
+    } else {
+      input = document.createElement("input");
+      input.type = kind;
+      if (key === "top") { input.min = "0.01"; input.max = "100"; input.step = "any"; }
+      if (key === "layer") { input.min = "0"; input.step = "1"; }
+    }
+    input.id = `${prefix}-${key}`;
+    if (kind === "checkbox") { wrap.appendChild(input); wrap.append(" " + label); }
+    else { wrap.append(label + " "); wrap.appendChild(input); }
+    box.appendChild(wrap);
+    input.addEventListener("change", () => { syncVisibility(prefix); saveUrl(); });
+  }
+  writeConfig(prefix, DEFAULTS);
+}
+
+async function fillClasses(prefix) {
+  const model = $(`${prefix}-model`).value;
+  const q = $(`${prefix}-target`).value;
+  try {
+    const found = await api(`/api/classes?model=${encodeURIComponent(model)}&q=${encodeURIComponent(q)}`);
+    const list = $(`classes-${prefix}`);
+    list.replaceChildren();
+    for (const c of found.classes) option(list, c.name, `${c.index}: ${c.name}`);
+  } catch (e) { /* the search list is a convenience; errors show when recollecting */ }
+}
+
+function syncVisibility(prefix) {
+  const source = $(`${prefix}-source`).value;
+  const show = {target: source === "class", layer: source === "layer" || source === "random",
+                top: source === "layer", per_channel: source === "layer"};
+  for (const [key, visible] of Object.entries(show)) $(`${prefix}-${key}`).parentElement.hidden = !visible;
+}
+
+function readConfig(prefix) {
+  const config = {};
+  for (const [key, kind] of FIELDS) {
+    const input = $(`${prefix}-${key}`);
+    config[key] = kind === "checkbox" ? input.checked : kind === "number" ? Number(input.value) : input.value;
+  }
+  return config;
+}
+
+function writeConfig(prefix, config) {
+  for (const [key, kind] of FIELDS) {
+    if (!(key in config)) continue;
+    const input = $(`${prefix}-${key}`);
+    if (kind === "checkbox") input.checked = config[key] === true || config[key] === "true";
+    else input.value = config[key];
+  }
+  syncVisibility(prefix);
+}
+
+// --- the URL keeps every setting, so a link restores the view -------------------------------------
+let currentTab = "recollect";
+
+function saveUrl() {
+  const params = new URLSearchParams({tab: currentTab, image: $("image").value, cimage: $("compare-image").value});
+  for (const prefix of ["m", "a", "b"]) {
+    const config = readConfig(prefix);
+    for (const key in config) if (String(config[key]) !== String(DEFAULTS[key])) params.set(`${prefix}.${key}`, config[key]);
+  }
+  if ($("name-image").value) params.set("nimage", $("name-image").value);
+  history.replaceState(null, "", "#" + params.toString());
+}
+
+function restoreUrl() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const configs = {m: {}, a: {}, b: {}};
+  for (const [key, value] of params) {
+    const [prefix, name] = key.split(".");
+    if (name && configs[prefix]) configs[prefix][name] = value;
+  }
+  for (const prefix in configs) writeConfig(prefix, configs[prefix]);
+  if (params.get("image")) $("image").value = params.get("image");
+  if (params.get("cimage")) $("compare-image").value = params.get("cimage");
+  if (params.get("nimage") && OPTIONS.naming.available) $("name-image").value = params.get("nimage");
+  selectTab(params.get("tab") || "recollect");
+  return params.has("tab");
+}
+
+function selectTab(tab) {
+  currentTab = ["recollect", "compare", "name"].includes(tab) ? tab : "recollect";
+  for (const name of ["recollect", "compare", "name"]) {
+    $(`panel-${name}`).hidden = name !== currentTab;
+    $(`tab-${name}`).classList.toggle("active", name === currentTab);
+  }
+  saveUrl();
+}
+
+// --- images ---------------------------------------------------------------------------------------
+function chosenImage(slot, select) {
+  return uploads[slot] ? {upload: uploads[slot]} : {sample: $(select).value};
+}
+
+async function upload(input, slot, label) {
+  showError("");
+  const file = input.files[0];
+  if (!file) return;
+  if (file.size > OPTIONS.max_upload_mb * 1024 * 1024) {
+    input.value = "";
+    showError(`${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB; uploads are limited to ${OPTIONS.max_upload_mb} MB`);
+    return;
+  }
+  try {
+    const response = await fetch("/api/upload", {method: "POST", headers: {"Content-Type": file.type || "application/octet-stream"}, body: file});
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error);
+    uploads[slot] = data.token;
+    if (label) $(label).textContent = `${file.name} (${data.width}×${data.height})`;
+  } catch (e) {
+    uploads[slot] = null;
+    input.value = "";
+    if (label) $(label).textContent = "";
+    showError(`${file.name}: ${e.message}`);
+  }
+}
+
+function downloadJson(anchor, payload) {
+  const blob = new Blob([JSON.stringify(payload, null, 2)], {type: "application/json"});
+  if (anchor.href.startsWith("blob:")) URL.revokeObjectURL(anchor.href);
+  anchor.href = URL.createObjectURL(blob);
+}
+
+async function busy(button, work) {
+  showError("");
+  button.disabled = true;
+  try { await work(); } catch (e) { showError(e.message); } finally { button.disabled = false; }
+}
+
+// --- the three panels -----------------------------------------------------------------------------
+async function recollect() {
+  const config = readConfig("m");
+  const data = await api("/api/recollect", {image: chosenImage("main", "image"), config});
+  $("original").src = data.original;
+  $("recollection").src = data.recollection;
+  $("recollection-caption").textContent = `recollection from ${config.source}` +
+    (data.target ? ` (class ${data.target.name})` : "") + ` at ${data.start}, ${data.milliseconds} ms`;
+  const rows = [["predicted", data.predicted.name], ...Object.entries(data.scores).map(([k, v]) => [k, v.toFixed(4)])];
+  $("scores").replaceChildren(...rows.map(([k, v]) => {
+    const tr = document.createElement("tr");
+    for (const text of [k, v]) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); }
+    return tr;
+  }));
+  $("cascade").replaceChildren(...data.cascade.map((step) => {
+    const figure = document.createElement("figure");
+    const img = document.createElement("img");
+    img.src = step.image;
+    img.alt = step.name;
+    const caption = document.createElement("figcaption");
+    caption.textContent = step.name;
+    figure.append(img, caption);
+    return figure;
+  }));
+  $("download-png").href = data.recollection;
+  const {cascade, original, recollection, ...record} = data;
+  downloadJson($("download-json"), record);
+  $("result").hidden = false;
+  lastResult.recollect = record;
+}
+
+async function compare() {
+  const image = uploads.main ? {upload: uploads.main} : {sample: $("compare-image").value};
+  const data = await api("/api/compare", {image, a: readConfig("a"), b: readConfig("b")});
+  $("compare-a").src = data.a.recollection;
+  $("compare-b").src = data.b.recollection;
+  $("compare-diff").src = data.difference;
+  $("compare-a-caption").textContent = `A: ${data.a.config.source}, r with original ${data.a.scores.pearson.toFixed(3)}`;
+  $("compare-b-caption").textContent = `B: ${data.b.config.source}, r with original ${data.b.scores.pearson.toFixed(3)}`;
+  $("compare-r").textContent = `correlation between A and B: ${data.r_shown.toFixed(4)} (views), ` +
+    `${data.r_raw.toFixed(4)} (raw); largest difference ${data.difference_max.toFixed(4)}`;
+  $("compare-download-png").href = data.difference;
+  downloadJson($("compare-download-json"), {a: {config: data.a.config, scores: data.a.scores},
+    b: {config: data.b.config, scores: data.b.scores}, r_raw: data.r_raw, r_shown: data.r_shown});
+  $("compare-result").hidden = false;
+}
+
+async function nameIt() {
+  const image = uploads.name ? {upload: uploads.name} : {sample: $("name-image").value};
+  const data = await api("/api/name", {image});
+  $("name-original").src = uploads.name ? "" : `/api/sample?name=${encodeURIComponent($("name-image").value)}`;
+  $("name-scores").src = data.scores_plot;
+  $("name-raster").src = data.raster;
+  $("name-predicted").textContent = `named: ${data.predicted} (` +
+    Object.entries(data.scores).map(([c, s]) => `${c} ${s.toFixed(1)}`).join(", ") + `; ${data.milliseconds} ms)`;
+  const {scores_plot, raster, ...record} = data;
+  downloadJson($("name-download-json"), record);
+  $("name-download-raster").href = data.raster;
+  $("name-result").hidden = false;
+}
+
+async function teach() {
+  const data = await api("/api/teach", {face: {sample: $("teach-face").value}, motor: {sample: $("teach-motor").value}});
+  $("teach-result").textContent = `one-shot test accuracy: ${(100 * data.accuracy).toFixed(1)} % of ${data.test_images} test images`;
+  $("teach-result").hidden = false;
+}
+
+async function start() {
+  try { OPTIONS = await api("/api/options"); } catch (e) { showError(e.message); return; }
+  $("max-upload").textContent = OPTIONS.max_upload_mb;
+  for (const id of ["image", "compare-image"]) for (const s of OPTIONS.samples) option($(id), s);
+  for (const prefix of ["m", "a", "b"]) buildConfig(prefix);
+  writeConfig("b", {source: "zero"});
+  if (OPTIONS.naming.available) {
+    for (const s of OPTIONS.naming.test) option($("name-image"), s);
+    for (const s of OPTIONS.naming.train) option($(s.includes("Face") ? "teach-face" : "teach-motor"), s);
+  } else {
+    $("name-unavailable").hidden = false;
+    for (const id of ["name-run", "teach-run"]) $(id).disabled = true;
+  }
+  for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+  for (const id of ["image", "compare-image", "name-image"]) $(id).addEventListener("change", () => {
+    if (id === "image") { uploads.main = null; $("upload").value = ""; $("upload-name").textContent = ""; }
+    if (id === "name-image") { uploads.name = null; $("name-upload").value = ""; }
+    saveUrl();
+  });
+  $("upload").addEventListener("change", () => upload($("upload"), "main", "upload-name"));
+  $("name-upload").addEventListener("change", () => upload($("name-upload"), "name", null));
+  $("run").addEventListener("click", () => busy($("run"), recollect));
+  $("compare-run").addEventListener("click", () => busy($("compare-run"), compare));
+  $("name-run").addEventListener("click", () => busy($("name-run"), nameIt));
+  $("teach-run").addEventListener("click", () => busy($("teach-run"), teach));
+  $("share").addEventListener("click", async () => {
+    saveUrl();
+    try { await navigator.clipboard.writeText(location.href); $("share").textContent = "Link copied"; }
+    catch (e) { $("share").textContent = "Link in the address bar"; }
+  });
+  const restored = restoreUrl();
+  document.body.dataset.ready = "true";
+  if (restored && currentTab === "recollect") busy($("run"), recollect);
+  if (restored && currentTab === "compare") busy($("compare-run"), compare);
+}
+
+document.addEventListener("DOMContentLoaded", start);

@@ -126,6 +126,11 @@ def test_naming_and_teaching(board):
     status, taught = post(board, "/api/teach", {"face": {"sample": next(s for s in train if "Face" in s)},
                                                 "motor": {"sample": next(s for s in train if "Motor" in s)}})
     assert status == 200 and 0.5 < taught["accuracy"] <= 1.0 and taught["test_images"] == 396
+    status, recalled = post(board, "/api/recall", {"name": "Motor", "flavour": "spikes", "cue": False})
+    assert status == 200 and recalled["picture"].startswith("data:image/png") and recalled["r_own"] > recalled["r_other"]
+    assert [c["name"] for c in recalled["cascade"]][:2] == ["name", "conv3"]
+    status, bad = post(board, "/api/recall", {"name": "Giraffe"})
+    assert status == 400 and "unknown name" in bad["error"]
 
 
 # --- the HTTP layer -------------------------------------------------------------------------------
@@ -226,6 +231,10 @@ def test_e2e_name_an_image(page):
     page.click("#teach-run")
     page.wait_for_selector("#teach-result:not([hidden])", timeout=60_000)
     assert "one-shot test accuracy" in page.text_content("#teach-result")
+    page.select_option("#recall-name", "Face")
+    page.click("#recall-run")
+    page.wait_for_selector("#recall-result:not([hidden])", timeout=60_000)
+    assert "the network names it" in page.text_content("#recall-caption")
     shot(page, "4-name")
     assert page.errors == []
 

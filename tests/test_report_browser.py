@@ -31,6 +31,7 @@ NAMING_SHRINK = {
     "naming-lambda": ["study.repeats=10", "grid.novelty=[1.0, 65.0]"],
     "naming-fewshot": ["grid.shots=[5, 10]"],
     "naming-thresholds": ["grid.conv1=[7.0]", "grid.conv2=[20.25, 24.0]", "grid.init=[0.575]"],
+    "naming-recall": ["study.repeats=1"],
 }
 
 

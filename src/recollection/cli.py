@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -615,6 +616,84 @@ def reproduce(
     path.write_text(json.dumps({"data": str(shared.root), "quick": quick, "seed": seed, "pairs": pairs, "splits": splits,
                                 "stdp": [str(p) for p in stdp or []], "rows": as_dicts(rows)}, indent=2))
     out.print(f"wrote {path}")
+
+
+class Flavour(str, Enum):
+    rate = "rate"
+    spikes = "spikes"
+
+
+class Training(str, Enum):
+    full = "full"
+    oneshot = "oneshot"
+
+
+class Rule(str, Enum):
+    paper = "paper"
+    corrected = "corrected"
+
+
+class RecallData(str, Enum):
+    caltech = "caltech"
+    mnist = "mnist"
+
+
+@app.command()
+@user_errors
+def recall(
+    dataset: Annotated[RecallData, typer.Option(help="caltech: faces vs motorbikes; mnist: digits 0 vs 1 "
+                                                "(from DATA/mnist).")] = RecallData.caltech,
+    data: Annotated[Optional[Path], typer.Option(help="Folder with caltech_face_motor/, mnist/ and sdnn_weights/ "
+                                                 "(default: ../shared/data or $RECOLLECTION_DATA).")] = None,
+    weights: Annotated[str, typer.Option(help="A weight set in DATA/sdnn_weights, or a directory.")] = "run61",
+    flavour: Annotated[Flavour, typer.Option(help="rate: real-valued backward maps; spikes: latency-coded "
+                                             "backward spikes, at most one per neuron.")] = Flavour.rate,
+    cue: Annotated[bool, typer.Option("--cue/--no-cue", help="Reinstate with the switches of a perceived test "
+                                      "image of each class, instead of spreading through the pools.")] = False,
+    training: Annotated[Training, typer.Option(help="Name neurons from the whole training folder, or from one "
+                                               "image per class (λ = 65).")] = Training.full,
+    rule: Annotated[Optional[Rule], typer.Option(help="Learning rule of the name neurons (default: paper for "
+                                                 "caltech, corrected for mnist).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the one-shot pair.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PNGs and recall.json.")] = Path("recall"),
+    cache: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
+) -> None:
+    """Recall each name back through the STDP network to the input: the recalled DoG map, an image
+    estimate, and whether the network names the recalled pattern as the class it came from."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from .experiments.naming_engine import recall_setup
+    from .naming.recall import cue_for, recall_name, recall_picture, score, train_names
+    from .naming.reproduce import SharedData
+
+    check_writable_dir(out_dir)
+    shared = SharedData.find(data) if dataset == RecallData.caltech else None
+    root = shared.root if shared else (data or Path(os.environ.get("RECOLLECTION_DATA") or "../shared/data"))
+    if dataset == RecallData.mnist and not (Path(root) / "mnist").is_dir():
+        fail(f"no MNIST idx files in {Path(root) / 'mnist'}; pass --data DIR holding mnist/")
+    rule_name = (rule.value if rule else ("paper" if dataset == RecallData.caltech else "corrected"))
+    with err.status("features, class means and name neurons …"):
+        s = recall_setup(str(root), "mnist", "sdnn_weights", str(cache or default_cache()), dataset.value, weights, 7.0, 20.25)
+        names = train_names(s, training.value, seed, rule_name)
+    records = []
+    for c, cls in enumerate(s.classes):
+        recalled = recall_name(s, names, c, flavour.value, cue_for(s, c) if cue else None)
+        scores = score(s, names, recalled, c)
+        picture = recall_picture(recalled)
+        Image.fromarray((picture * 255 + 0.5).astype(np.uint8)).save(out_dir / f"{cls}.png")
+        records.append({"name": cls, **scores, "png": f"{cls}.png"})
+        out.print(f"{cls}: r with own class mean {scores['r_own']:.3f}, with the other's {scores['r_other']:.3f}; "
+                  f"fed back, named {scores['named']}", highlight=False)
+    config = {"dataset": dataset.value, "data": str(root), "weights": weights, "flavour": flavour.value, "cue": cue,
+              "training": training.value, "rule": rule_name, "seed": seed, "thresholds": [7.0, 20.25]}
+    path = out_dir / "recall.json"
+    tmp = path.with_name(".tmp-recall.json")
+    tmp.write_text(json.dumps({"config": config, "recalls": records}, indent=2, default=float))
+    os.replace(tmp, path)
+    out.print(f"wrote {path} and one PNG per class (recalled DoG map | image estimate)")
 
 
 # --- experiment studies -------------------------------------------------------------------------

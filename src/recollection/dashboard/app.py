@@ -159,6 +159,7 @@ class Dashboard:
                 ("POST", "/api/compare"): lambda: self.compare(self.json_body(body)),
                 ("POST", "/api/name"): lambda: self.name(self.json_body(body)),
                 ("POST", "/api/teach"): lambda: self.teach(self.json_body(body)),
+                ("POST", "/api/recall"): lambda: self.recall(self.json_body(body)),
             }
             route = routes.get((method, path))
             if route is None:
@@ -354,6 +355,10 @@ class Dashboard:
 
     def name(self, request: dict) -> Response:
         return Response.json(self.naming().name(self.naming_picture(request.get("image"))))
+
+    def recall(self, request: dict) -> Response:
+        return Response.json(self.naming().recall(str(request.get("name", "")), str(request.get("flavour", "rate")),
+                                                  bool_option(request, "cue", False)))
 
     def teach(self, request: dict) -> Response:
         state = self.naming()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .app import data_uri
@@ -34,6 +35,8 @@ class NamingState:
         self.test = folder_features(samples.test, self.network, self.thresholds, cache_dir=feature_cache())
         self.neurons = NameNeurons(init=0.575).fit(self.train.potentials, self.train.labels)
         self.classes = self.train.classes
+        self.test_folder = samples.test
+        self._recall_setup = None
 
     def potentials(self, image: Image.Image) -> np.ndarray:
         """conv3 potentials over time (T, maps, H, W) of one image."""
@@ -70,6 +73,33 @@ class NamingState:
         accuracy = float(np.mean(predicted == self.test.labels))
         return {"accuracy": accuracy, "test_images": int(len(self.test)), "classes": self.classes,
                 "milliseconds": round((time.perf_counter() - start) * 1e3, 1)}
+
+
+    def recall(self, name: str, flavour: str, cue: bool) -> dict:
+        """Recall a name back through the network to the DoG input (from the name alone, or with the
+        switches of the first test image of the class), scored like ``recollect recall``."""
+        from ..naming.recall import RecallSetup, cue_for, mean_dogs, recall_name, recall_picture, score
+        from .app import ClientError, map_picture, png_bytes
+
+        if name not in self.classes:
+            raise ClientError(f"unknown name {name!r}; choose from {', '.join(self.classes)}")
+        if flavour not in ("rate", "spikes"):
+            raise ClientError(f"unknown flavour {flavour!r}; choose rate or spikes")
+        start = time.perf_counter()
+        if self._recall_setup is None:
+            means, kept = mean_dogs(self.test_folder, self.encoder)
+            self._recall_setup = RecallSetup(self.network, self.thresholds, self.train, self.test, means, kept, self.encoder)
+        s = self._recall_setup
+        c = self.classes.index(name)
+        recalled = recall_name(s, self.neurons, c, flavour, cue_for(s, c) if cue else None)
+        scores = score(s, self.neurons, recalled, c)
+        return {
+            "name": name, "flavour": flavour, "cue": cue, **scores,
+            "picture": data_uri(png_bytes(recall_picture(recalled))),
+            "cascade": [{"name": n, "image": data_uri(png_bytes(map_picture(torch.from_numpy(np.ascontiguousarray(v)))))}
+                        for n, v in recalled.cascade],
+            "milliseconds": round((time.perf_counter() - start) * 1e3, 1),
+        }
 
 
 def _figure_png(fig) -> bytes:

@@ -57,9 +57,11 @@ class NamingSamples:
     weights: Path
     names: dict[str, Path]
 
+    classes: list[str]
+
     def listing(self) -> dict:
         return {"train": [n for n in self.names if n.startswith("train-")],
-                "test": [n for n in self.names if n.startswith("test-")]}
+                "test": [n for n in self.names if n.startswith("test-")], "classes": self.classes}
 
     def picture(self, name: str) -> Callable[[], Image.Image] | None:
         path = self.names.get(name)
@@ -82,4 +84,4 @@ def naming_samples(data_root: str | os.PathLike | None) -> NamingSamples | None:
         for c, cls in enumerate(classes):
             for path in [f for f, l in zip(files, labels) if l == c][:PER_CLASS]:
                 names[f"{part}-{cls}-{Path(path).stem}"] = Path(path)
-    return NamingSamples(train, test, weights, names)
+    return NamingSamples(train, test, weights, names, classes)

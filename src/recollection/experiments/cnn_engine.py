@@ -211,6 +211,15 @@ def save_thumbnail(image: torch.Tensor, path: Path, side: int = 96) -> None:
     os.replace(tmp, path)
 
 
+def save_array_png(array: np.ndarray, path: Path) -> None:
+    """An H×W array in [0, 1] as a grey PNG, written atomically."""
+    from PIL import Image
+
+    tmp = path.with_name(path.name + ".tmp.png")
+    Image.fromarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)).save(tmp)
+    os.replace(tmp, path)
+
+
 def original_thumbnail(data: dict, model: str, random_init: bool, image: str, path: Path) -> None:
     """The image as the model sees it, for the report's galleries."""
     _, pixels, names = model_and_pixels(data, model, random_init)

@@ -52,9 +52,9 @@ class Engine:
 
 def engines() -> dict[str, Engine]:
     from .cnn_engine import CnnRecollect
-    from .naming_engine import NamingShots, NamingSplits, NamingThresholds
+    from .naming_engine import NamingRecall, NamingShots, NamingSplits, NamingThresholds
 
-    return {e.name: e for e in (CnnRecollect(), NamingShots(), NamingSplits(), NamingThresholds())}
+    return {e.name: e for e in (CnnRecollect(), NamingShots(), NamingSplits(), NamingThresholds(), NamingRecall())}
 
 
 def get_engine(name: str, where: str = "") -> Engine:

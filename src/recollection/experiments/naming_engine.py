@@ -218,3 +218,80 @@ class NamingThresholds(NamingEngine):
             out.append({"validation": NamingScorer(rule, train.subset(val)).run(train.subset(fit))[1],
                         "test": test_acc, "train": accuracy(model.predict(train.potentials), train.labels)})
         return out
+
+
+class NamingRecall(NamingEngine):
+    """Spiking recall: one point = one name recalled back to the input (naming/recall.py), scored by its
+    similarity to each class's mean DoG map and by naming the recalled pattern (the recall → perception
+    loop)."""
+
+    name = "naming.recall"
+    data = {
+        **NamingEngine.data,
+        "mnist_dir": Param(str, "mnist", help="MNIST idx files, relative to root (dataset = mnist)"),
+        "gallery": Param(bool, True, help="save each recalled map (DoG | image estimate) for the report"),
+    }
+    params = {
+        "dataset": Param(str, "caltech", ("caltech", "mnist"), help="Caltech faces/motorbikes, or MNIST 0 vs 1"),
+        "weights": Param(str, "run61"), "conv1": Param(float, 7.0), "conv2": Param(float, 20.25),
+        "rule": Param(str, "paper", ("paper", "corrected")),
+        "training": Param(str, "full", ("full", "oneshot")),
+        "flavour": Param(str, "rate", ("rate", "spikes")),
+        "cue": Param(bool, False, help="reinstate with the switches of a perceived test image of the class"),
+        "name": Param(int, 0, help="the class whose name neuron is recalled"),
+        "keep": Param(float, 0.2, help="spikes flavour: fraction of each layer that fires"),
+        "repeat": Param(int, 0), "seed": Param(int, 0),
+    }
+    metrics = ("r_own", "r_other", "margin", "closer_to_own", "named_correctly", "named")
+    unit_size = 64
+
+    def check_data(self, data: dict, where: str) -> dict:
+        return super().check_data(data, where)
+
+    def weight_sets(self, points):
+        return set()
+
+    def complete(self, params: dict) -> dict:
+        if params["training"] == "full":
+            params["seed"] = params["repeat"] = 0  # nothing random: the repeats are the same point
+        return params
+
+    def unit_key(self, params: dict) -> tuple:
+        return tuple(repr(params[k]) for k in ("dataset", "weights", "conv1", "conv2", "rule", "training", "seed"))
+
+    def prepare(self, data: dict, points: list[dict], progress=None) -> None:
+        for key in sorted({(p["dataset"], p["weights"], p["conv1"], p["conv2"]) for p in points}):
+            recall_setup(data["root"], data["mnist_dir"], data["weights_dir"], data["cache"], *key)
+
+    def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
+        from ..naming.recall import cue_for, recall_name, recall_picture, score, train_names
+        from .cnn_engine import save_array_png
+
+        p0 = points[0]
+        s = recall_setup(data["root"], data["mnist_dir"], data["weights_dir"], data["cache"], p0["dataset"], p0["weights"],
+                         p0["conv1"], p0["conv2"])
+        names = train_names(s, p0["training"], p0["seed"], p0["rule"])
+        out = []
+        for p in points:
+            if not 0 <= p["name"] < len(s.classes):
+                raise StudyError(f"name = {p['name']}: the data set has classes 0..{len(s.classes) - 1}")
+            recalled = recall_name(s, names, p["name"], p["flavour"], cue_for(s, p["name"]) if p["cue"] else None,
+                                   keep=p["keep"])
+            if artifacts is not None and data["gallery"]:
+                save_array_png(recall_picture(recalled), artifacts / f"{p['_hash']}.png")
+            out.append(score(s, names, recalled, p["name"]))
+        return out
+
+
+@lru_cache(maxsize=4)
+def recall_setup(root: str, mnist_dir: str, weights_dir: str, cache: str, dataset: str, weights: str, conv1: float,
+                 conv2: float):
+    from ..naming.recall import mnist_folders, setup
+    from ..snn.network import NEVER, Thresholds
+
+    if dataset == "caltech":
+        train, test = Path(root) / "caltech_face_motor" / "TrainingSet", Path(root) / "caltech_face_motor" / "TestingSet"
+    else:
+        train, test = mnist_folders(Path(cache) / "mnist-0-1", Path(root) / mnist_dir)
+    path = Path(weights) if Path(weights).is_dir() else Path(root) / weights_dir / weights
+    return setup(train, test, path, Thresholds(conv1, conv2, NEVER), cache)

@@ -74,6 +74,8 @@ def build_sections(results: Results) -> list[Section]:
         sections.append(Section("Chosen on validation data", "Each configuration is chosen by the validation metric "
                                 "alone; the test metric is reported for the choice, never used to make it.",
                                 [(["group", "chosen configuration", "validation", "reported", "candidates"], rows)]))
+    if meta["study"]["engine"] == "naming.recall":
+        sections.append(recall_section(results))
     sections += metric_sections(results)
     if meta["study"]["engine"] == "cnn.recollect":
         sections.append(gallery(results))
@@ -107,7 +109,7 @@ def metric_sections(results: Results) -> list[Section]:
         return []
     s = Section("Distributions and parameter effects")
     groups = {m: results.column(m).astype(float) for m in metrics if m not in ("psnr", "r_to_class")}
-    if results.meta["study"]["engine"].startswith("naming"):
+    if results.meta["study"]["engine"] in ("naming.shots", "naming.splits", "naming.thresholds"):
         s.figures.append(Figure("cdf-all", "CDF of every metric over all points", plots.cdf(groups, "accuracy")))
     primary = metrics[0]
     for param, means in marginal_means(results, primary).items():
@@ -147,6 +149,33 @@ def gallery(results: Results) -> Section:
     return s
 
 
+def recall_section(results: Results) -> Section:
+    """Per setting: how often the recalled map is closer to its own class's mean and named as its class;
+    and a gallery of the recalled maps (DoG | image estimate), first repeat."""
+    keys = ["dataset", "rule", "training", "flavour", "cue"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in results.rows:
+        groups.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    s = Section("Spiking recall", "closer: fraction of recalls whose DoG map correlates more with its own class's "
+                "mean map than with the other's; named: fraction the network names as the recalled class when "
+                "the map is fed back (recall → perception); margin: mean r_own − r_other.")
+    s.tables.append((keys + ["recalls", "closer", "named", "margin", "r_own", "r_other"],
+                     [[str(v) for v in g] + [str(len(rows))] + [num(float(np.mean([r[m] for r in rows])), 3)
+                      for m in ("closer_to_own", "named_correctly", "margin", "r_own", "r_other")]
+                      for g, rows in groups.items()]))
+    art = results.out / ARTIFACTS
+    names = sorted({r["name"] for r in results.rows})
+    s.gallery.append(("", [("setting", None)] + [(f"name {n}", None) for n in names]))
+    for g, rows in groups.items():
+        cells = [(", ".join(map(str, g)), None)]
+        for n in names:
+            match = next((r for r in rows if r["name"] == n and r.get("repeat", 0) == min(x.get("repeat", 0) for x in rows)), None)
+            cells.append((f"{match['named']}: r {match['r_own']:.2f} / {match['r_other']:.2f}" if match else "–",
+                          read(art / f"{match['hash']}.png") if match else None))
+        s.gallery.append(("", cells))
+    return s
+
+
 def read(path: Path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
@@ -158,7 +187,7 @@ def data_uri(data: bytes) -> str:
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3}figure{display:inline-block;margin:0.5em;vertical-align:top}figcaption{font-size:13px;color:#555}
-.gallery td{text-align:center;font-size:11px;vertical-align:top}.gallery img{width:96px;height:96px;image-rendering:pixelated}
+.gallery td{text-align:center;font-size:11px;vertical-align:top}.gallery img{max-width:300px;max-height:96px;image-rendering:pixelated}
 pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:12px}"""
 
 

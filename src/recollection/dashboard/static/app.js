@@ -259,6 +259,29 @@ async function teach() {
   $("teach-result").hidden = false;
 }
 
+async function recallName() {
+  const data = await api("/api/recall", {name: $("recall-name").value, flavour: $("recall-flavour").value,
+                                         cue: $("recall-cue").checked});
+  $("recall-picture").src = data.picture;
+  $("recall-caption").textContent = `recalled DoG map | image estimate. r with ${data.name}'s mean map ` +
+    `${data.r_own.toFixed(3)}, with the other's ${data.r_other.toFixed(3)}; fed back, the network names it ` +
+    `${data.named} (${data.milliseconds} ms)`;
+  $("recall-cascade").replaceChildren(...data.cascade.map((step) => {
+    const figure = document.createElement("figure");
+    const img = document.createElement("img");
+    img.src = step.image;
+    img.alt = step.name;
+    const caption = document.createElement("figcaption");
+    caption.textContent = step.name;
+    figure.append(img, caption);
+    return figure;
+  }));
+  $("recall-download-png").href = data.picture;
+  const {picture, cascade, ...record} = data;
+  downloadJson($("recall-download-json"), record);
+  $("recall-result").hidden = false;
+}
+
 async function start() {
   try { OPTIONS = await api("/api/options"); } catch (e) { showError(e.message); return; }
   $("max-upload").textContent = OPTIONS.max_upload_mb;
@@ -268,9 +291,10 @@ async function start() {
   if (OPTIONS.naming.available) {
     for (const s of OPTIONS.naming.test) option($("name-image"), s);
     for (const s of OPTIONS.naming.train) option($(s.includes("Face") ? "teach-face" : "teach-motor"), s);
+    for (const c of OPTIONS.naming.classes) option($("recall-name"), c);
   } else {
     $("name-unavailable").hidden = false;
-    for (const id of ["name-run", "teach-run"]) $(id).disabled = true;
+    for (const id of ["name-run", "teach-run", "recall-run"]) $(id).disabled = true;
   }
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
   for (const id of ["image", "compare-image", "name-image"]) $(id).addEventListener("change", () => {
@@ -284,6 +308,7 @@ async function start() {
   $("compare-run").addEventListener("click", () => busy($("compare-run"), compare));
   $("name-run").addEventListener("click", () => busy($("name-run"), nameIt));
   $("teach-run").addEventListener("click", () => busy($("teach-run"), teach));
+  $("recall-run").addEventListener("click", () => busy($("recall-run"), recallName));
   $("share").addEventListener("click", async () => {
     saveUrl();
     try { await navigator.clipboard.writeText(location.href); $("share").textContent = "Link copied"; }

@@ -235,6 +235,7 @@ def test_e2e_name_an_image(page):
     page.click("#recall-run")
     page.wait_for_selector("#recall-result:not([hidden])", timeout=60_000)
     assert "the network names it" in page.text_content("#recall-caption")
+    assert "rname=Face" in page.url and page.locator("#recall-cascade figure").count() >= 6
     shot(page, "4-name")
     assert page.errors == []
 

@@ -41,7 +41,7 @@ class Engine:
 
     def unit_key(self, params: dict) -> tuple:
         """Points with equal keys are run together and share their intermediates."""
-        return tuple(sorted((k, repr(v)) for k, v in params.items() if k not in ("repeat", "seed")))
+        return tuple(sorted((k, repr(v)) for k, v in params.items() if k not in ("repeat", "seed") and not k.startswith("_")))
 
     def prepare(self, data: dict, points: list[dict], progress=None) -> None:
         """Compute shared, cacheable intermediates once, before the points are dispatched."""

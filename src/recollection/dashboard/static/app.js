@@ -125,6 +125,11 @@ function saveUrl() {
     for (const key in config) if (String(config[key]) !== String(DEFAULTS[key])) params.set(`${prefix}.${key}`, config[key]);
   }
   if ($("name-image").value) params.set("nimage", $("name-image").value);
+  if ($("recall-name").value) {
+    params.set("rname", $("recall-name").value);
+    params.set("rflavour", $("recall-flavour").value);
+    if ($("recall-cue").checked) params.set("rcue", "true");
+  }
   history.replaceState(null, "", "#" + params.toString());
 }
 
@@ -138,7 +143,12 @@ function restoreUrl() {
   for (const prefix in configs) writeConfig(prefix, configs[prefix]);
   if (params.get("image")) $("image").value = params.get("image");
   if (params.get("cimage")) $("compare-image").value = params.get("cimage");
-  if (params.get("nimage") && OPTIONS.naming.available) $("name-image").value = params.get("nimage");
+  if (OPTIONS.naming.available) {
+    if (params.get("nimage")) $("name-image").value = params.get("nimage");
+    if (params.get("rname")) $("recall-name").value = params.get("rname");
+    if (params.get("rflavour")) $("recall-flavour").value = params.get("rflavour");
+    $("recall-cue").checked = params.get("rcue") === "true";
+  }
   selectTab(params.get("tab") || "recollect");
   return params.has("tab");
 }
@@ -234,6 +244,8 @@ async function compare() {
   $("compare-r").textContent = `correlation between A and B: ${data.r_shown.toFixed(4)} (views), ` +
     `${data.r_raw.toFixed(4)} (raw); largest difference ${data.difference_max.toFixed(4)}`;
   $("compare-download-png").href = data.difference;
+  $("compare-download-a").href = data.a.recollection;
+  $("compare-download-b").href = data.b.recollection;
   downloadJson($("compare-download-json"), {a: {config: data.a.config, scores: data.a.scores},
     b: {config: data.b.config, scores: data.b.scores}, r_raw: data.r_raw, r_shown: data.r_shown});
   $("compare-result").hidden = false;
@@ -250,6 +262,7 @@ async function nameIt() {
   const {scores_plot, raster, ...record} = data;
   downloadJson($("name-download-json"), record);
   $("name-download-raster").href = data.raster;
+  $("name-download-scores").href = data.scores_plot;
   $("name-result").hidden = false;
 }
 
@@ -297,6 +310,7 @@ async function start() {
     for (const id of ["name-run", "teach-run", "recall-run"]) $(id).disabled = true;
   }
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+  for (const id of ["recall-name", "recall-flavour", "recall-cue"]) $(id).addEventListener("change", saveUrl);
   for (const id of ["image", "compare-image", "name-image"]) $(id).addEventListener("change", () => {
     if (id === "image") { uploads.main = null; $("upload").value = ""; $("upload-name").textContent = ""; }
     if (id === "name-image") { uploads.name = null; $("name-upload").value = ""; }

@@ -55,8 +55,8 @@ def shrunk(name: str) -> list[str]:
     if name in NAMING_SHRINK:
         return NAMING_SHRINK[name]
     overrides = ["data.limit=1", "params.random_init=true", *CNN_SHRINK[name]]
-    if not (SHARED / "images").is_dir():  # no shared images: the embedded digits and their model
-        overrides += ["data.images=\"drawn-digits\"", "params.model=\"digits\""]
+    if not (SHARED / "images").is_dir():  # no shared photos: the embedded drawn digits (AlexNet reads them as RGB)
+        overrides += ["data.images=\"drawn-digits\""]
     return overrides
 
 

@@ -122,6 +122,10 @@ def test_naming_and_teaching(board):
     status, data = post(board, "/api/name", {"image": {"sample": face}})
     assert status == 200 and data["predicted"] == "Face"
     assert len(data["over_time"]["Face"]) == 15 and data["raster"].startswith("data:image/png")
+    assert data["image"].startswith("data:image/png")
+    token = json.loads(board.handle("POST", "/api/upload", body=png(300, 200)).body)["token"]
+    status, uploaded = post(board, "/api/name", {"image": {"upload": token}})
+    assert status == 200 and uploaded["predicted"] in ("Face", "Motor")
     train = options["naming"]["train"]
     status, taught = post(board, "/api/teach", {"face": {"sample": next(s for s in train if "Face" in s)},
                                                 "motor": {"sample": next(s for s in train if "Motor" in s)}})

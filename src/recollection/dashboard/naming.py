@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .app import data_uri
+from .app import data_uri, png_bytes
 
 THRESHOLDS = (7.0, 20.25)  # the paper's naming thresholds for run61
 
@@ -52,7 +52,9 @@ class NamingState:
         active = slots >= self.neurons.active_threshold
         over_time = np.cumsum(active, axis=0, dtype=np.float64) @ self.neurons.weights_.T  # (T, classes)
         predicted = int(np.argmax(over_time[-1]))
+        seen = self.encoder.grey(image) / 255.0  # what the network sees: grey, 250 × 160
         return {
+            "image": data_uri(png_bytes(seen)),
             "predicted": self.classes[predicted],
             "scores": {c: over_time[-1, k] for k, c in enumerate(self.classes)},
             "over_time": {c: over_time[:, k].tolist() for k, c in enumerate(self.classes)},
@@ -129,21 +131,22 @@ def scores_plot(over_time: np.ndarray, classes: list[str]) -> bytes:
 
 
 def raster_plot(active: np.ndarray) -> bytes:
-    """conv3 neurons (y) active at each time step (x): potential above the name neurons' threshold."""
+    """conv3 neurons (y) against the time step (x) at which each first crosses the name neurons'
+    activity threshold: its "spike" (conv3 integrates without firing at the feature thresholds)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ever = np.flatnonzero(active.any(axis=0))
-    order = ever[np.argsort(active[:, ever].argmax(axis=0), kind="stable")]  # by first activity
-    t, n = np.nonzero(active[:, order])
+    onset = active[:, ever].argmax(axis=0)
+    order = np.argsort(onset, kind="stable")
     fig, ax = plt.subplots(figsize=(4.6, 3.0))
-    ax.scatter(t, n, s=6, marker="|", color="black")
+    ax.scatter(onset[order], np.arange(len(order)), s=14, marker="|", color="black")
     ax.set_xlim(-0.5, active.shape[0] - 0.5)
     ax.set_ylim(-1, max(1, len(order)))
     ax.set_xlabel("time step")
-    ax.set_ylabel("active conv3 neurons (by first activity)")
-    ax.set_title(f"{int(active.any(axis=0).sum())} of {active.shape[1]} conv3 neurons active", fontsize=9)
+    ax.set_ylabel("conv3 neuron (by onset)")
+    ax.set_title(f"{len(ever)} of {active.shape[1]} conv3 neurons cross the activity threshold", fontsize=9)
     fig.tight_layout()
     return _figure_png(fig)

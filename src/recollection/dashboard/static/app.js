@@ -254,12 +254,12 @@ async function compare() {
 async function nameIt() {
   const image = uploads.name ? {upload: uploads.name} : {sample: $("name-image").value};
   const data = await api("/api/name", {image});
-  $("name-original").src = uploads.name ? "" : `/api/sample?name=${encodeURIComponent($("name-image").value)}`;
+  $("name-original").src = data.image;
   $("name-scores").src = data.scores_plot;
   $("name-raster").src = data.raster;
   $("name-predicted").textContent = `named: ${data.predicted} (` +
     Object.entries(data.scores).map(([c, s]) => `${c} ${s.toFixed(1)}`).join(", ") + `; ${data.milliseconds} ms)`;
-  const {scores_plot, raster, ...record} = data;
+  const {scores_plot, raster, image: seen, ...record} = data;
   downloadJson($("name-download-json"), record);
   $("name-download-raster").href = data.raster;
   $("name-download-scores").href = data.scores_plot;

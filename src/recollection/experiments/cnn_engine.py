@@ -76,6 +76,16 @@ class CnnRecollect(Engine):
                 raise WeightsError(f"{e} In a study: --set data.weights='\"PATH\"', or --set params.random_init=true "
                                    "for the random-weights control.") from None
 
+    def finalize(self, data: dict, points: list[dict], artifacts: Path) -> None:
+        """Thumbnails of the originals (as the model sees them) for the report's gallery."""
+        if not data["gallery"]:
+            return
+        for model, random_init, image in sorted({(p["model"], p["random_init"], p["image"]) for p in points}):
+            path = artifacts / f"original-{image}.png"
+            if not path.exists():
+                _, pixels, names = model_and_pixels(data, model, random_init)
+                save_thumbnail(pixels[names.index(image)], path)
+
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
         from ..pipeline import shown_image
         from ..retrace.engine import Recollector
@@ -218,9 +228,3 @@ def save_array_png(array: np.ndarray, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp.png")
     Image.fromarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)).save(tmp)
     os.replace(tmp, path)
-
-
-def original_thumbnail(data: dict, model: str, random_init: bool, image: str, path: Path) -> None:
-    """The image as the model sees it, for the report's galleries."""
-    _, pixels, names = model_and_pixels(data, model, random_init)
-    save_thumbnail(pixels[names.index(image)], path)

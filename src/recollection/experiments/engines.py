@@ -49,6 +49,9 @@ class Engine:
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def finalize(self, data: dict, points: list[dict], artifacts: Path) -> None:
+        """Extras for the report once the points are done (e.g. the originals' thumbnails)."""
+
 
 def engines() -> dict[str, Engine]:
     from .cnn_engine import CnnRecollect

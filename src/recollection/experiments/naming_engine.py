@@ -64,7 +64,9 @@ class NamingEngine(Engine):
         return data
 
     def weight_sets(self, points: list[dict]) -> set[tuple[str, float, float]]:
-        return {(p["weights"], p["conv1"], p["conv2"]) for p in points}
+        """(weights, conv1, conv2) of every feature set the points read, the SVM's included."""
+        sets = {(p["weights"], p["conv1"], p["conv2"]) for p in points}
+        return sets | {(p["svm_weights"], *SVM_THRESHOLDS) for p in points if p.get("svm")}
 
     def prepare(self, data: dict, points: list[dict], progress=None) -> None:
         for weights, c1, c2 in sorted(self.weight_sets(points)):
@@ -118,9 +120,6 @@ class NamingShots(NamingEngine):
     metrics = ("naming", "svm")
     unit_size = 250
 
-    def weight_sets(self, points):
-        sets = super().weight_sets(points)
-        return sets | {(p["svm_weights"], *SVM_THRESHOLDS) for p in points if p["svm"]}
 
     def complete(self, params: dict) -> dict:
         if params["pick"] == "first":
@@ -165,9 +164,6 @@ class NamingSplits(NamingEngine):
     metrics = ("naming", "svm")
     unit_size = 25
 
-    def weight_sets(self, points):
-        sets = super().weight_sets(points)
-        return sets | {(p["svm_weights"], *SVM_THRESHOLDS) for p in points if p["svm"]}
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
         from ..naming.experiments import NamingScorer, accuracy, pooled, random_splits

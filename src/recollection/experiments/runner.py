@@ -318,24 +318,10 @@ def run_study(study: Study, out: str | os.PathLike, *, workers: int | None = Non
             if progress:
                 progress(len(results))
     summary.seconds = time.perf_counter() - clock
-    finalize(engine, study, out, points)
+    engine.finalize(study.data, points, out / ARTIFACTS)
     hashes = [p["_hash"] for p in points]
     write_table(out, [k for k in engine.params if k in points[0]], list(engine.metrics), hashes, records)
     summary.failures = [records[h] for h in hashes if h in records and records[h]["error"]]
     write_meta(out, study, points, overrides or [], backend, started,
                datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return summary
-
-
-def finalize(engine: Engine, study: Study, out: Path, points: list[dict]) -> None:
-    """Engine extras for the report (the CNN originals' thumbnails)."""
-    if study.engine == "cnn.recollect" and study.data.get("gallery"):
-        from .cnn_engine import original_thumbnail
-
-        for model, random_init, image in sorted({(p["model"], p["random_init"], p["image"]) for p in points}):
-            path = out / ARTIFACTS / f"original-{image}.png"
-            if not path.exists():
-                try:
-                    original_thumbnail(study.data, model, random_init, image, path)
-                except Exception:
-                    pass  # the report shows the gallery without its original

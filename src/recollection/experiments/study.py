@@ -250,17 +250,23 @@ def read_random(spec: dict, engine, where: str) -> dict:
     return out
 
 
+def check_keys(item: dict, schema: dict, where: str) -> None:
+    """Every key of a [[compare]] / [[select]] table known and of its type."""
+    for key, value in item.items():
+        if key not in schema:
+            raise StudyError(f"{where} {key}: unknown key; expected {', '.join(schema)}")
+        kinds = schema[key] if isinstance(schema[key], tuple) else (schema[key],)
+        if not isinstance(value, kinds):
+            raise StudyError(f"{where} {key}: expected {type_name(kinds)}, got {value!r}")
+
+
 def read_comparisons(items: Any, where: str) -> list[Comparison]:
     if not isinstance(items, list):
         raise StudyError(f"{where}: [compare]: write it as [[compare]] tables")
     out = []
     for n, item in enumerate(items):
         label = f"[[compare]] #{n + 1}"
-        for key, value in item.items():
-            if key not in COMPARE_KEYS:
-                raise StudyError(f"{where}: {label} {key}: unknown key; expected {', '.join(COMPARE_KEYS)}")
-            if not isinstance(value, COMPARE_KEYS[key]):
-                raise StudyError(f"{where}: {label} {key}: expected {type_name(COMPARE_KEYS[key] if isinstance(COMPARE_KEYS[key], tuple) else (COMPARE_KEYS[key],))}, got {value!r}")
+        check_keys(item, COMPARE_KEYS, f"{where}: {label}")
         if "a" not in item or "b" not in item:
             raise StudyError(f"{where}: {label}: needs a and b (two metrics, or two values of param)")
         if ("param" in item) != ("metric" in item):
@@ -276,11 +282,7 @@ def read_selections(items: Any, where: str) -> list[Selection]:
     out = []
     for n, item in enumerate(items):
         label = f"[[select]] #{n + 1}"
-        for key, value in item.items():
-            if key not in SELECT_KEYS:
-                raise StudyError(f"{where}: {label} {key}: unknown key; expected {', '.join(SELECT_KEYS)}")
-            if not isinstance(value, SELECT_KEYS[key]):
-                raise StudyError(f"{where}: {label} {key}: expected {type_name((SELECT_KEYS[key],))}, got {value!r}")
+        check_keys(item, SELECT_KEYS, f"{where}: {label}")
         if ("maximize" in item) == ("minimize" in item):
             raise StudyError(f"{where}: {label}: name exactly one of maximize or minimize (the validation metric)")
         out.append(Selection(item.get("maximize") or item["minimize"], "maximize" in item,

@@ -196,6 +196,17 @@ function downloadJson(anchor, payload) {
   anchor.href = URL.createObjectURL(blob);
 }
 
+function stepFigure(step) {
+  const figure = document.createElement("figure");
+  const img = document.createElement("img");
+  img.src = step.image;
+  img.alt = step.name;
+  const caption = document.createElement("figcaption");
+  caption.textContent = step.name;
+  figure.append(img, caption);
+  return figure;
+}
+
 async function busy(button, work) {
   showError("");
   button.disabled = true;
@@ -216,16 +227,7 @@ async function recollect() {
     for (const text of [k, v]) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); }
     return tr;
   }));
-  $("cascade").replaceChildren(...data.cascade.map((step) => {
-    const figure = document.createElement("figure");
-    const img = document.createElement("img");
-    img.src = step.image;
-    img.alt = step.name;
-    const caption = document.createElement("figcaption");
-    caption.textContent = step.name;
-    figure.append(img, caption);
-    return figure;
-  }));
+  $("cascade").replaceChildren(...data.cascade.map(stepFigure));
   $("download-png").href = data.recollection;
   const {cascade, original, recollection, ...record} = data;
   downloadJson($("download-json"), record);
@@ -279,16 +281,7 @@ async function recallName() {
   $("recall-caption").textContent = `recalled DoG map | image estimate. r with ${data.name}'s mean map ` +
     `${data.r_own.toFixed(3)}, with the other's ${data.r_other.toFixed(3)}; fed back, the network names it ` +
     `${data.named} (${data.milliseconds} ms)`;
-  $("recall-cascade").replaceChildren(...data.cascade.map((step) => {
-    const figure = document.createElement("figure");
-    const img = document.createElement("img");
-    img.src = step.image;
-    img.alt = step.name;
-    const caption = document.createElement("figcaption");
-    caption.textContent = step.name;
-    figure.append(img, caption);
-    return figure;
-  }));
+  $("recall-cascade").replaceChildren(...data.cascade.map(stepFigure));
   $("recall-download-png").href = data.picture;
   const {picture, cascade, ...record} = data;
   downloadJson($("recall-download-json"), record);

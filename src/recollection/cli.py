@@ -321,9 +321,9 @@ CACHE_HELP = "Where extracted features are cached (keyed by weights, thresholds 
 
 
 def default_cache() -> Path:
-    import os
+    from .snn.features import default_cache as cache_home
 
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recollection" / "snn"
+    return cache_home()
 
 
 def parse_thresholds(text: str, what: str):

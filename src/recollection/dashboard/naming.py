@@ -4,9 +4,7 @@ folder, naming one image step by step, and one-shot teaching scored on the test 
 from __future__ import annotations
 
 import io
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,22 +15,18 @@ from .app import data_uri, png_bytes
 THRESHOLDS = (7.0, 20.25)  # the paper's naming thresholds for run61
 
 
-def feature_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recollection" / "snn"
-
-
 class NamingState:
     def __init__(self, samples) -> None:
         from ..naming.neurons import NameNeurons
         from ..snn.encoding import DoGEncoder
-        from ..snn.features import folder_features
+        from ..snn.features import default_cache, folder_features
         from ..snn.network import NEVER, SpikingNetwork, Thresholds, load_weights
 
         self.network = SpikingNetwork(load_weights(samples.weights))
         self.thresholds = Thresholds(*THRESHOLDS, NEVER)
         self.encoder = DoGEncoder()
-        self.train = folder_features(samples.train, self.network, self.thresholds, cache_dir=feature_cache())
-        self.test = folder_features(samples.test, self.network, self.thresholds, cache_dir=feature_cache())
+        self.train = folder_features(samples.train, self.network, self.thresholds, cache_dir=default_cache())
+        self.test = folder_features(samples.test, self.network, self.thresholds, cache_dir=default_cache())
         self.neurons = NameNeurons(init=0.575).fit(self.train.potentials, self.train.labels)
         self.classes = self.train.classes
         self.test_folder = samples.test

@@ -17,7 +17,6 @@ from .engines import Engine
 from .study import Param, StudyError
 
 DRAWN = "drawn-digits"  # the project's own drawn digits 0–9: offline, no data files
-TRACE_OPTIONS = ("model", "random_init")
 UNIT_OPTIONS = ("model", "random_init", "normalize", "positivise", "positivise_conv", "wta", "unpool", "seed")
 
 

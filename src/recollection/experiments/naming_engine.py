@@ -4,12 +4,10 @@ and read from the on-disk cache by every worker."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from .engines import Engine
 from .study import Param, StudyError
@@ -17,10 +15,6 @@ from .study import Param, StudyError
 NAME_NEURON_PARAMS = ("mode", "init", "init_std", "novelty", "rate", "readout", "epochs", "surprise", "inputs",
                       "active_threshold")
 SVM_THRESHOLDS = (10.0, 50.0)
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recollection" / "snn"
 
 
 class NamingEngine(Engine):
@@ -60,6 +54,8 @@ class NamingEngine(Engine):
             if not (Path(data["root"]) / data[key]).is_dir():
                 raise StudyError(f"{where}: [data] {key}: {Path(data['root']) / data[key]} is not an image folder")
         if data["cache"] is None:
+            from ..snn.features import default_cache
+
             data["cache"] = str(default_cache())
         return data
 
@@ -241,11 +237,8 @@ class NamingRecall(NamingEngine):
     metrics = ("r_own", "r_other", "margin", "closer_to_own", "named_correctly", "named")
     unit_size = 64
 
-    def check_data(self, data: dict, where: str) -> dict:
-        return super().check_data(data, where)
-
     def weight_sets(self, points):
-        return set()
+        return set()  # prepare() builds the recall set-ups (features and class means) itself
 
     def complete(self, params: dict) -> dict:
         if params["training"] == "full":

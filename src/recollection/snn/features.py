@@ -21,6 +21,11 @@ from .network import FEATURE_THRESHOLDS, SpikingNetwork, Thresholds
 Progress = Callable[[int], None]
 
 
+def default_cache() -> Path:
+    """Where extracted features are cached unless told otherwise: $XDG_CACHE_HOME/recollection/snn."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recollection" / "snn"
+
+
 @dataclass
 class FeatureSet:
     """conv3 potentials over time for a list of images, with their labels."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .cnn.models import load_model
+from .io import write_json
 from .pipeline import recollect_pixels, shown_image
 from .retrace.engine import Recollector
 from .retrace.sources import Source
@@ -39,7 +39,7 @@ def run_demo(out_dir: Path, device: str = "cpu") -> dict:
         "images": [{"label": d, "predicted": r.predicted, "scores": r.scores, "specificity": r.specificity,
                     "zero_control_scores": c.scores} for d, r, c in zip(labels, results, controls)],
     }
-    (out_dir / "gallery.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out_dir / "gallery.json", record)
     mean = lambda rs, k: float(np.mean([r.scores[k] for r in rs]))  # noqa: E731
     correct = sum(r.predicted == d for r, d in zip(results, labels))
     text = (f"{correct}/10 digits named correctly. Recollection from the class neuron vs the original: "

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
-import torch
-from PIL import Image
 from torch import Tensor
 
 from . import __version__
 from .cnn.models import LoadedModel
 from .errors import RecollectionError
+from .io import save_png, write_json, write_npy
 from .retrace.engine import Recollection, Recollector
 from .retrace.normalize import view as make_view
 from .retrace.sources import Source
@@ -81,23 +79,11 @@ def recollect_pixels(rec: Recollector, info: LoadedModel, pixels: Tensor, names:
     return out, result
 
 
-def to_png(image: Tensor, path: Path) -> None:
-    array = (image.clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
-    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
-    Image.fromarray(array).save(path)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(".tmp-" + path.name)
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_result(result: ImageResult, out_dir: Path, stem: str, config: dict) -> dict:
     """Write ``<stem>.original.png``, ``.recalled.png``, ``.npy`` (raw C×H×W float32) and ``.json``."""
-    _atomic_write(out_dir / f"{stem}.original.png", lambda p: to_png(result.pixels, p))
-    _atomic_write(out_dir / f"{stem}.recalled.png", lambda p: to_png(result.shown, p))
-    _atomic_write(out_dir / f"{stem}.npy", lambda p: np.save(p, result.raw.numpy().astype(np.float32)))
+    save_png(result.pixels, out_dir / f"{stem}.original.png")
+    save_png(result.shown, out_dir / f"{stem}.recalled.png")
+    write_npy(out_dir / f"{stem}.npy", result.raw.numpy().astype(np.float32))
     record = {
         "image": result.name,
         "config": config,
@@ -107,7 +93,7 @@ def save_result(result: ImageResult, out_dir: Path, stem: str, config: dict) -> 
         "specificity": result.specificity,
         "recollection_version": __version__,
     }
-    _atomic_write(out_dir / f"{stem}.json", lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+    write_json(out_dir / f"{stem}.json", record)
     return record
 
 

@@ -36,8 +36,21 @@ def standardise(x: np.ndarray) -> np.ndarray:
 
 
 def pearson(a: Any, b: Any) -> float:
-    """Pearson r of the grey, flattened images; 0.0 if either is constant."""
-    return _correlate(standardise(to_grey(a)), standardise(to_grey(b)))
+    """Pearson r of two equally shaped arrays or tensors, flattened, in float64; 0.0 if either is
+    constant. The one correlation of the toolkit (images, backward maps, recalled DoG maps)."""
+    x, y = _as_float64(a), _as_float64(b)
+    if x.shape != y.shape:
+        raise ValueError(f"arrays differ in size: {x.shape} vs {y.shape}")
+    if x.size == 0 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    x, y = x.ravel() - x.mean(), y.ravel() - y.mean()
+    denominator = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return float(np.clip(x @ y / denominator, -1.0, 1.0)) if denominator > 0 else 0.0
+
+
+def image_pearson(a: Any, b: Any) -> float:
+    """Pearson r of two images' grey maps (channels averaged), as the reconstruction scores compare them."""
+    return pearson(to_grey(a), to_grey(b))
 
 
 def edge_map(image: Any) -> np.ndarray:
@@ -72,7 +85,7 @@ def specificity(recalled: Any, control: Any) -> float:
 
     Near 1 means the source adds nothing: the control reconstructs the same image.
     """
-    return pearson(recalled, control)
+    return image_pearson(recalled, control)
 
 
 def _as_float64(image: Any) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -28,13 +27,13 @@ def _quiet(stage: str, step: int, total: int, metrics: dict) -> None:
 
 def atomic_save(obj, path: Path) -> None:
     """Write then rename, so a crash never leaves a half-written checkpoint."""
+    from ..io import atomic_write, write_json
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".json":
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        write_json(path, obj)
     else:
-        torch.save(obj, tmp)
-    os.replace(tmp, path)
+        atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 # --- digits ------------------------------------------------------------------------------

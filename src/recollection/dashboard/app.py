@@ -4,7 +4,6 @@ and static files are looked up by name in tables built at start-up, uploads live
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import secrets
@@ -18,10 +17,11 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..errors import RecollectionError
+from .errors import ClientError
+from .render import data_uri, map_picture, png_bytes, tensor_picture
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOADS = 256  # kept in memory, oldest dropped first
@@ -29,10 +29,6 @@ STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js",
           "/style.css": ("style.css", "text/css; charset=utf-8")}
 OPTION_KEYS = ("model", "random_init", "source", "target", "layer", "top", "per_channel", "normalize", "positivise",
                "positivise_conv", "wta", "unpool", "view", "seed")
-
-
-class ClientError(RecollectionError):
-    """A request the page can fix: shown to the user as a message, with HTTP status 400."""
 
 
 @dataclass
@@ -49,46 +45,6 @@ class Response:
     @classmethod
     def error(cls, message: str, status: int = 400) -> "Response":
         return cls.json({"error": message}, status)
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    """H×W or H×W×3 floats in [0, 1] (or uint8) as PNG bytes."""
-    if array.dtype != np.uint8:
-        array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def tensor_picture(image: torch.Tensor, min_side: int = 0) -> np.ndarray:
-    """C×H×W in [0, 1] to H×W(×3), upscaled (nearest) to at least ``min_side`` pixels."""
-    array = image.detach().float().cpu().clamp(0, 1).numpy()
-    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
-    if min_side and array.shape[0] < min_side:
-        k = -(-min_side // array.shape[0])
-        array = array.repeat(k, 0).repeat(k, 1)
-    return array
-
-
-def map_picture(value: torch.Tensor, side: int = 72) -> np.ndarray:
-    """A backward map of one sample (C×H×W or a vector) as a grey thumbnail: channel mean, min–max."""
-    v = value.detach().float().cpu()
-    if v.dim() == 3:
-        grid = v.mean(0).numpy()
-    else:
-        flat = v.flatten().numpy()
-        width = int(np.ceil(np.sqrt(flat.size)))
-        grid = np.zeros(width * width, np.float32)
-        grid[: flat.size] = flat
-        grid = grid.reshape(width, width)
-    lo, hi = float(grid.min()), float(grid.max())
-    grid = (grid - lo) / (hi - lo) if hi > lo else np.zeros_like(grid)
-    k = max(1, side // max(grid.shape))
-    return grid.repeat(k, 0).repeat(k, 1)
 
 
 class Uploads:
@@ -316,7 +272,7 @@ class Dashboard:
         return Response.json(self.run_recollection(self.picture(request.get("image")), request.get("config", {}))["payload"])
 
     def compare(self, request: dict) -> Response:
-        from ..scores import pearson
+        from ..scores import image_pearson
 
         image = self.picture(request.get("image"))
         a = self.run_recollection(image, request.get("a", {}))
@@ -331,8 +287,8 @@ class Dashboard:
         k = max(1, 128 // diff.shape[0])
         coloured = coloured.repeat(k, 0).repeat(k, 1)
         return Response.json({"a": a["payload"], "b": b["payload"], "difference": data_uri(png_bytes(coloured)),
-                              "difference_max": scale, "r_raw": pearson(a["raw"], b["raw"]),
-                              "r_shown": pearson(a["shown"], b["shown"])})
+                              "difference_max": scale, "r_raw": image_pearson(a["raw"], b["raw"]),
+                              "r_shown": image_pearson(a["shown"], b["shown"])})
 
     # --- naming ------------------------------------------------------------------------------------
     def naming(self):

@@ -3,14 +3,14 @@ folder, naming one image step by step, and one-shot teaching scored on the test 
 
 from __future__ import annotations
 
-import io
 import time
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .app import data_uri, png_bytes
+from ..io import figure_png
+from .render import data_uri, map_picture, png_bytes
 
 THRESHOLDS = (7.0, 20.25)  # the paper's naming thresholds for run61
 
@@ -75,7 +75,7 @@ class NamingState:
         """Recall a name back through the network to the DoG input (from the name alone, or with the
         switches of the first test image of the class), scored like ``recollect recall``."""
         from ..naming.recall import RecallSetup, cue_for, mean_dogs, recall_name, recall_picture, score
-        from .app import ClientError, map_picture, png_bytes
+        from .errors import ClientError
 
         if name not in self.classes:
             raise ClientError(f"unknown name {name!r}; choose from {', '.join(self.classes)}")
@@ -98,22 +98,11 @@ class NamingState:
         }
 
 
-def _figure_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def scores_plot(over_time: np.ndarray, classes: list[str]) -> bytes:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    fig = Figure(figsize=(4.6, 3.0))
+    ax = fig.subplots()
     for k, c in enumerate(classes):
         ax.plot(np.arange(over_time.shape[0]), over_time[:, k], marker="o", markersize=3, label=c)
     ax.set_xlabel("time step")
@@ -121,21 +110,19 @@ def scores_plot(over_time: np.ndarray, classes: list[str]) -> bytes:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _figure_png(fig)
+    return figure_png(fig, dpi=90)
 
 
 def raster_plot(active: np.ndarray) -> bytes:
     """conv3 neurons (y) against the time step (x) at which each first crosses the name neurons'
     activity threshold: its "spike" (conv3 integrates without firing at the feature thresholds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ever = np.flatnonzero(active.any(axis=0))
     onset = active[:, ever].argmax(axis=0)
     order = np.argsort(onset, kind="stable")
-    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    fig = Figure(figsize=(4.6, 3.0))
+    ax = fig.subplots()
     ax.scatter(onset[order], np.arange(len(order)), s=14, marker="|", color="black")
     ax.set_xlim(-0.5, active.shape[0] - 0.5)
     ax.set_ylim(-1, max(1, len(order)))
@@ -143,4 +130,4 @@ def raster_plot(active: np.ndarray) -> bytes:
     ax.set_ylabel("conv3 neuron (by onset)")
     ax.set_title(f"{len(ever)} of {active.shape[1]} conv3 neurons cross the activity threshold", fontsize=9)
     fig.tight_layout()
-    return _figure_png(fig)
+    return figure_png(fig, dpi=90)

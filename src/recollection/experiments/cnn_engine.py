@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,17 @@ import numpy as np
 import torch
 
 from ..cnn.models import MODELS
+from ..io import save_png
+from ..scores import pearson
 from ..retrace.normalize import NORMALIZATIONS, VIEWS
 from ..retrace.steps import UNPOOL_MODES
-from .engines import Engine
-from .study import Param, StudyError
+from .schema import Engine, Param, StudyError, register_engine
 
 DRAWN = "drawn-digits"  # the project's own drawn digits 0–9: offline, no data files
 UNIT_OPTIONS = ("model", "random_init", "normalize", "positivise", "positivise_conv", "wta", "unpool", "seed")
 
 
+@register_engine
 class CnnRecollect(Engine):
     name = "cnn.recollect"
     data = {
@@ -122,7 +123,7 @@ class CnnRecollect(Engine):
             key = (p["source"], p["top"], p["per_channel"], i)
             scores = dict(score_once(scored.setdefault(key, []), pixels[i], shown))
             if key not in r_to_class:
-                r_to_class[key] = pearson_raw(raw[i], class_raw[i])
+                r_to_class[key] = pearson(raw[i], class_raw[i])
             scores["r_to_class"] = r_to_class[key]
             scores["predicted"] = info.classes[int(predicted[i])]
             if artifacts is not None and data["gallery"] and p["view"] == "rescale_std":
@@ -201,29 +202,5 @@ def trace_of(data: dict, model: str, random_init: bool):
     return _traces[key]
 
 
-def pearson_raw(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.double().flatten(), b.double().flatten()
-    a, b = a - a.mean(), b - b.mean()
-    denominator = float(a.norm() * b.norm())
-    return float((a @ b) / denominator) if denominator > 0 else 0.0
-
-
 def save_thumbnail(image: torch.Tensor, path: Path, side: int = 96) -> None:
-    from PIL import Image
-
-    array = (image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
-    picture = Image.fromarray(array)
-    picture = picture.resize((side, side), Image.NEAREST if picture.width < side else Image.BILINEAR)
-    tmp = path.with_name(path.name + ".tmp.png")
-    picture.save(tmp)
-    os.replace(tmp, path)
-
-
-def save_array_png(array: np.ndarray, path: Path) -> None:
-    """An H×W array in [0, 1] as a grey PNG, written atomically."""
-    from PIL import Image
-
-    tmp = path.with_name(path.name + ".tmp.png")
-    Image.fromarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)).save(tmp)
-    os.replace(tmp, path)
+    save_png(image, path, side)

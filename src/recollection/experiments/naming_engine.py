@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-from .engines import Engine
-from .study import Param, StudyError
+from .schema import Engine, Param, StudyError, register_engine
 
 NAME_NEURON_PARAMS = ("mode", "init", "init_std", "novelty", "rate", "readout", "epochs", "surprise", "inputs",
                       "active_threshold")
@@ -101,6 +100,7 @@ def feature_pair(data: dict, weights: str, conv1: float, conv2: float):
                           data["device"]) for part in ("train", "test"))
 
 
+@register_engine
 class NamingShots(NamingEngine):
     """One point = one N-shot training set (N images per class): naming and the SVM on the same images."""
 
@@ -147,6 +147,7 @@ class NamingShots(NamingEngine):
         return out
 
 
+@register_engine
 class NamingSplits(NamingEngine):
     """One point = one random train/test split of the pooled images: naming and the SVM on it."""
 
@@ -183,6 +184,7 @@ class NamingSplits(NamingEngine):
         return out
 
 
+@register_engine
 class NamingThresholds(NamingEngine):
     """The research code's ``find_params``: network thresholds and init, scored on a validation part
     of the training folder (for choosing) and on the test folder (for reporting the choice)."""
@@ -212,6 +214,7 @@ class NamingThresholds(NamingEngine):
         return out
 
 
+@register_engine
 class NamingRecall(NamingEngine):
     """Spiking recall: one point = one name recalled back to the input (naming/recall.py), scored by its
     similarity to each class's mean DoG map and by naming the recalled pattern (the recall → perception
@@ -254,7 +257,7 @@ class NamingRecall(NamingEngine):
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
         from ..naming.recall import cue_for, recall_name, recall_picture, score, train_names
-        from .cnn_engine import save_array_png
+        from ..io import save_png
 
         p0 = points[0]
         s = recall_setup(data["root"], data["mnist_dir"], data["weights_dir"], data["cache"], p0["dataset"], p0["weights"],
@@ -267,7 +270,7 @@ class NamingRecall(NamingEngine):
             recalled = recall_name(s, names, p["name"], p["flavour"], cue_for(s, p["name"]) if p["cue"] else None,
                                    keep=p["keep"])
             if artifacts is not None and data["gallery"]:
-                save_array_png(recall_picture(recalled), artifacts / f"{p['_hash']}.png")
+                save_png(recall_picture(recalled), artifacts / f"{p['_hash']}.png")
             out.append(score(s, names, recalled, p["name"]))
         return out
 

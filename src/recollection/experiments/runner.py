@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .. import __version__
+from ..io import write_text
 from ..errors import RecollectionError
-from .engines import Engine, get_engine
-from .study import Study, StudyError, point_hash
+from .engines import get_engine
+from .schema import Engine, StudyError
+from .study import Study, point_hash
 
 LOG = "points.jsonl"
 TABLE = "results.csv"
@@ -72,9 +74,7 @@ def check_results_dir(out: Path, study: Study) -> dict | None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def write_meta(out: Path, study: Study, points: list[dict], overrides: list[str], backend: str,

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RecollectionError
+from .engines import get_engine
+from .schema import StudyError, type_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,38 +28,6 @@ DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
 COMPARE_KEYS = {"name": str, "a": (str, int, float, bool), "b": (str, int, float, bool), "metric": str,
                 "param": str, "paired": bool}
 SELECT_KEYS = {"maximize": str, "minimize": str, "report": list, "by": list}
-
-
-class StudyError(RecollectionError):
-    """An experiment file is malformed: names the file, the key and what was expected."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter an engine understands: its type, default and allowed values."""
-
-    kind: type | tuple
-    default: Any
-    choices: tuple = ()
-    help: str = ""
-
-    def check(self, value: Any, where: str) -> Any:
-        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if value is None and self.default is None:
-            ok = True
-        if not ok:
-            raise StudyError(f"{where}: expected {type_name(kinds)}, got {value!r}")
-        if self.choices and value not in self.choices:
-            raise StudyError(f"{where}: expected one of {', '.join(map(str, self.choices))}; got {value!r}")
-        return value
-
-
-def type_name(kinds: tuple) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 @dataclass(frozen=True)
@@ -127,8 +96,6 @@ def point_hash(engine: str, data: dict, params: dict) -> str:
 
 def load_study(path: str | Path, overrides: list[str] | None = None) -> Study:
     """Read, check and expand a study file; ``overrides`` are ``section.key=TOML value`` strings."""
-    from .engines import get_engine
-
     path = Path(path)
     if not path.is_file():
         raise StudyError(f"{path}: no such experiment file")
@@ -202,7 +169,7 @@ def check_param(engine, key: str, value: Any, where: str) -> Any:
     if spec is None:
         raise StudyError(f"{where}: unknown parameter of engine {engine.name}; expected one of "
                          f"{', '.join(engine.params)}")
-    return spec.check(value, where)
+    return spec.check(value, where, StudyError)
 
 
 def read_grids(grid: Any, engine, where: str) -> list[dict]:

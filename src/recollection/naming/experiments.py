@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import OptionError
+from ..io import save_figure, write_json
 from ..snn.features import FeatureSet
 from .neurons import NameNeurons, as_slots
 from .svm import SpikeSVM
@@ -138,10 +138,7 @@ def write_results(out: str | os.PathLike, name: str, config: dict, results: dict
     payload = {"config": config, "runs": results, "summary": {k: summary(v) for k, v in results.items()}}
     if extra:
         payload.update(extra)
-    path = out / f"{name}.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    path = write_json(out / f"{name}.json", payload)
     png = None
     if plot and any(len(v) > 1 for v in results.values()):
         png = out / f"{name}.cdf.png"
@@ -171,7 +168,5 @@ def cdf_plot(results: dict[str, Sequence[float]], path: Path, title: str = "") -
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
-    os.replace(tmp, path)

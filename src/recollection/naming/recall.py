@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.folders import image_folder
+from ..scores import pearson
 from ..errors import OptionError
 from ..snn.encoding import DoGEncoder
 from ..snn.features import FeatureSet, folder_features
@@ -98,12 +99,6 @@ def name_recalled(s: RecallSetup, names: NameNeurons, dog: np.ndarray) -> int:
     times = loop_times(dog, s.kept, s.encoder)[None]
     potentials = forward_events(s.network, times, s.thresholds, s.encoder.time_steps)
     return int(np.searchsorted(names.classes_, names.predict(potentials)[0]))
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
-    d = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b / d) if d > 0 else 0.0
 
 
 def score(s: RecallSetup, names: NameNeurons, recall: Recall, name: int) -> dict:

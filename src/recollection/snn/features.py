@@ -47,13 +47,12 @@ class FeatureSet:
         return FeatureSet(self.potentials[index], self.labels[index], self.classes, [self.paths[i] for i in index])
 
     def save(self, path: str | os.PathLike) -> None:
+        from ..io import atomic_write
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, potentials=self.potentials, labels=self.labels,
-                     classes=np.array(self.classes), paths=np.array(self.paths))
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: np.savez(fh, potentials=self.potentials, labels=self.labels,
+                                               classes=np.array(self.classes), paths=np.array(self.paths)))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":

@@ -188,17 +188,15 @@ def save_weights(weights: list[torch.Tensor], directory: str | os.PathLike) -> N
     """Write weights in the research layout, pools included, so the research code can read them too."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    maps_in = 1
     files = {}
     for i, (w, (kernel, stride)) in enumerate(zip(weights, POOL_SHAPES + ((None, None),))):
         files[2 * i] = w.detach().cpu().numpy().transpose(2, 3, 1, 0).astype(np.float32)
         if kernel is not None:
             files[2 * i + 1] = np.full((kernel, kernel, w.shape[0]), 1 / kernel**2, dtype=np.float32)
+    from ..io import write_npy
+
     for index, array in files.items():
-        tmp = directory / f".weight_{index}.npy.tmp"
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, directory / f"weight_{index}.npy")
+        write_npy(directory / f"weight_{index}.npy", array)
 
 
 def output_size(height: int = 160, width: int = 250) -> tuple[int, int]:

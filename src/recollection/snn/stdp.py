@@ -40,6 +40,7 @@ from numba import njit
 
 from ..data.folders import image_folder
 from ..errors import OptionError, RecollectionError
+from ..io import write_json
 from .encoding import NO_SPIKE, DoGEncoder, spike_train
 from .features import encode_files
 from .network import (
@@ -427,12 +428,7 @@ def write_checkpoint(directory: str | os.PathLike, state: TrainingState, weights
         save_weights(weights, tmp)
         os.replace(tmp, target)
     state.weights, state.weights_sha256 = name, digest
-    tmp_json = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
-    with open(tmp_json, "w") as fh:
-        json.dump(state.to_json(), fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp_json, directory / STATE_FILE)
+    write_json(directory / STATE_FILE, state.to_json(), indent=1)
     presentations = state.config["presentations"]
     for old in directory.iterdir():
         keep = old.name == name or _finished_layer(old.name, presentations)

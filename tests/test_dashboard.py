@@ -81,6 +81,14 @@ def test_rectify_input_reaches_the_dashboard(board):
     assert on["scores"] != off["scores"]
 
 
+def test_class_search_reads_the_registry(board):
+    found = json.loads(board.handle("GET", "/api/classes", "model=alexnet&q=tabby").body)
+    assert {"index": 281, "name": "tabby"} in found["classes"]
+    assert json.loads(board.handle("GET", "/api/classes", "model=digits&q=7").body)["classes"] == [{"index": 7, "name": "7"}]
+    response = board.handle("GET", "/api/classes", "model=vgg")
+    assert response.status == 400 and "unknown model 'vgg'" in json.loads(response.body)["error"]
+
+
 @pytest.mark.parametrize("config, message", [
     ({"source": "layer", "layer": 99}, "layer 99 is out of range"),
     ({"source": "class", "target": "giraffe"}, "giraffe"),
@@ -211,6 +219,12 @@ def shot(page, name: str) -> None:
 
 
 def test_e2e_recollect_switch_source_and_restore_from_the_url(page, server):
+    # the form comes from /api/options: its defaults and the parts each source kind takes
+    assert page.input_value("#m-normalize") == "rescale_std" and page.is_checked("#m-rectify_input")
+    assert page.is_visible("#m-target") and not page.is_visible("#m-top")
+    page.select_option("#m-source", "layer")
+    assert page.is_visible("#m-top") and page.is_visible("#m-layer") and not page.is_visible("#m-target")
+    page.select_option("#m-source", "class")
     page.click("#run")
     page.wait_for_selector("#result:not([hidden])")
     assert page.get_attribute("#recollection", "src").startswith("data:image/png")

@@ -178,9 +178,9 @@ class Dashboard:
         })
 
     def classes(self, query: dict) -> Response:
-        info = self.model(query.get("model", ["digits"])[0], True)
+        names = get_model(query.get("model", [FORM["model"].default])[0]).class_names()
         needle = query.get("q", [""])[0].strip().lower()
-        found = [{"index": i, "name": n} for i, n in enumerate(info.classes) if needle in n.lower()]
+        found = [{"index": i, "name": n} for i, n in enumerate(names) if needle in n.lower()]
         return Response.json({"classes": found[:50], "total": len(found)})
 
     def sample_png(self, query: dict) -> Response:

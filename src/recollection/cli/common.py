@@ -26,6 +26,24 @@ app = typer.Typer(
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"recollection {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
 CACHE_HELP = "Where extracted features are cached (keyed by weights, thresholds and image files)."
 Device = Annotated[str, typer.Option(help="cpu, or cuda (e.g. cuda:0) to run on a GPU.")]
 Cache = Annotated[Optional[Path], typer.Option(help=CACHE_HELP)]

@@ -163,9 +163,9 @@ def as_picture(hwc: np.ndarray) -> Picture:
     if hwc.dtype == np.bool_:
         hwc = hwc.astype(np.float32)
     if np.issubdtype(hwc.dtype, np.integer):
-        low, high = (int(hwc.min()), int(hwc.max())) if hwc.size else (0, 0)
-        if low < 0 or high > 255:
-            raise OptionError(f"integer pixels must be 0–255; got values from {low} to {high}")
+        smallest, largest = (int(hwc.min()), int(hwc.max())) if hwc.size else (0, 0)
+        if smallest < 0 or largest > 255:
+            raise OptionError(f"integer pixels must be 0–255; got values from {smallest} to {largest}")
         array = hwc.astype(np.uint8)
         return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if not np.issubdtype(hwc.dtype, np.floating):

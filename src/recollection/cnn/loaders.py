@@ -26,9 +26,11 @@ def packaged_digits_weights() -> Path:
 
 
 def load_digits(weights: str | os.PathLike | None, *, random_init: bool) -> tuple[nn.Module, str, dict]:
+    if random_init:  # seeded, as AlexNet's, without touching the caller's random state
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return DigitsNet(), "random initialisation (seed 0)", {}
     model = DigitsNet()
-    if random_init:
-        return model, "random initialisation", {}
     path = Path(weights) if weights else packaged_digits_weights()
     if not path.exists():
         raise WeightsError(f"digits weights not found at {path}; train them with `recollect train digits`")

@@ -41,10 +41,9 @@ def load_digits(weights: str | os.PathLike | None, *, random_init: bool) -> tupl
 def load_alexnet(weights: str | os.PathLike | None, *, random_init: bool, download_ok: bool,
                  convpool: bool) -> tuple[nn.Module, str, dict]:
     torch.manual_seed(0)
-    model: nn.Module = AlexNet()
+    base = AlexNet()
+    model: nn.Module = convpool_from(base) if convpool else base
     source = "random initialisation (seed 0)"
-    if convpool:
-        model = convpool_from(model)
     if not random_init:
         path = resolve_weights(ALEXNET_URL, weights, download_ok=download_ok, offline_hint=OFFLINE_HINT)
         state, source = load_state_dict(path), str(path)

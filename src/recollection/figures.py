@@ -72,8 +72,8 @@ def _draw_cell(ax, x: float, cell: Cell, colour: str, label: str | None = None) 
 
 
 def means(cells: Sequence[Cell], xlabel: str, ylabel: str, title: str):
-    """The mean of a metric (with its interval, or its points when n < 3) for each category."""
-    fig, ax = new_figure(max(3.8, 0.6 * len(cells) + 2.0), 3.4)
+    """The mean of a metric (with its interval, or, when n < 3, its points as crosses) for each category."""
+    fig, ax = new_figure(max(3.8, 0.6 * len(cells) + 2.0), 3.6)
     for i, cell in enumerate(cells):
         _draw_cell(ax, i, cell, COLOURS[0])
     labels = [f"{c.x}\nn = {c.interval.n}" for c in cells]
@@ -89,8 +89,9 @@ def means(cells: Sequence[Cell], xlabel: str, ylabel: str, title: str):
 
 def interaction(lines: dict[str, Sequence[Cell]], xlabel: str, ylabel: str, title: str,
                 paper: dict[str, Sequence[tuple[float, float]]] | None = None, log_x: bool | None = None):
-    """A metric against one parameter (x), one line per value of another; the published points
-    (``paper``: line label → [(x, y)]) overlaid as open markers of the same colour."""
+    """A metric against one parameter (x), one line per value of another (intervals, or, when n < 3,
+    the points as crosses); the published points (``paper``: line label → [(x, y)]) overlaid as open
+    diamonds of the same colour."""
     fig, ax = new_figure(6.4, 4.2)
     numeric = all(isinstance(c.x, (int, float)) and not isinstance(c.x, bool) for cells in lines.values() for c in cells)
     xs_all = sorted({c.x for cells in lines.values() for c in cells}, key=lambda v: (str(type(v)), v))

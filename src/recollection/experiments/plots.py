@@ -21,6 +21,12 @@ def fixed_text(fixed: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in fixed.items())
 
 
+def where(grid: str, fixed: dict, several: bool) -> str:
+    """Which grid table (in a union) and the values its other parameters are held at."""
+    parts = ([grid] if several else []) + ([fixed_text(fixed)] if fixed else [])
+    return f"\n({'; '.join(parts)})" if parts else ""
+
+
 def cdf(samples: dict[str, Sequence[float]], metric: str, title: str) -> bytes:
     return figure_png(figures.cdf(samples, metric, title, ylabel="fraction of points ≤ x"), DPI)
 
@@ -71,17 +77,16 @@ def estimation(e: Estimate) -> bytes:
     return figure_png(fig, DPI)
 
 
-def effect(eff: Effect) -> bytes:
+def effect(eff: Effect, several: bool) -> bytes:
     """Mean of the metric for each value of the parameter, within one grid table (n under each value)."""
     cells = [Cell(lv.value, lv.mean, lv.values) for lv in eff.levels]
-    where = f"{eff.grid}" + (f"; {fixed_text(eff.fixed)}" if eff.fixed else "")
-    fig = figures.means(cells, eff.param, f"mean {eff.metric} (95 % interval; points when n < 3)",
-                        f"{eff.metric} by {eff.param}\n({where})")
+    fig = figures.means(cells, eff.param, f"mean {eff.metric} (95 % CI)",
+                        f"mean {eff.metric} for each {eff.param}{where(eff.grid, eff.fixed, several)}")
     return figure_png(fig, DPI)
 
 
-def interaction(it: Interaction) -> bytes:
-    where = it.grid + (f"; {fixed_text(it.fixed)}" if it.fixed else "")
-    fig = figures.interaction(it.lines, it.x, f"mean {it.metric} (95 % interval; points when n < 3)",
-                              f"{it.metric} by {it.x} and {it.line}\n({where})", paper=it.paper)
+def interaction(it: Interaction, several: bool) -> bytes:
+    fig = figures.interaction(it.lines, it.x, f"mean {it.metric} (95 % CI)",
+                              f"mean {it.metric} against {it.x}, one line per {it.line}"
+                              f"{where(it.grid, it.fixed, several)}", paper=it.paper)
     return figure_png(fig, DPI)

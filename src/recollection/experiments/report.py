@@ -154,20 +154,22 @@ def effect_sections(results: Results, analysis: Analysis) -> list[Section]:
                 "that table's other parameters held at their values (never averaged across the tables of a union). "
                 "Differences are from the table's first value, paired on the same images, repeats and other "
                 "settings. " + INTERVALS)
+    several = len(results.grids) > 1
     for k, eff in enumerate(analysis.effects):
-        where = eff.grid + (f" ({plots.fixed_text(eff.fixed)})" if eff.fixed else "")
+        where = (f" in {eff.grid}" if several else "") + (f" ({plots.fixed_text(eff.fixed)})" if eff.fixed else "")
         rows = [[str(lv.value), str(lv.values.size), num(lv.mean.estimate), lv.mean.text(),
                  "reference" if lv.difference is None else f"{lv.difference.estimate:+.4f}",
                  "" if lv.difference is None else lv.difference.text(signed=True)
                  + ("" if lv.paired else " (unpaired)")] for lv in eff.levels]
-        s.tables.append(Table(f"{primary} by {eff.param} in {where}",
+        s.tables.append(Table(f"{primary} by {eff.param}{where}",
                               [eff.param, "n", f"mean {primary}", "95 % CI", f"− {eff.param} = {eff.reference}",
                                "95 % CI"], rows))
-        s.figures.append(Figure(f"effect-{k}-{eff.param}", f"{primary} by {eff.param} in {where}", plots.effect(eff)))
+        s.figures.append(Figure(f"effect-{k}-{eff.param}", f"{primary} by {eff.param}{where}",
+                                plots.effect(eff, several)))
     for k, it in enumerate(analysis.interactions):
-        s.figures.append(Figure(f"interaction-{k}-{it.metric}", f"{it.metric} by {it.x}, one line per {it.line} "
-                                f"({it.grid})" + (", the paper's points overlaid" if it.paper else ""),
-                                plots.interaction(it)))
+        s.figures.append(Figure(f"interaction-{k}-{it.metric}", f"{it.metric} by {it.x}, one line per {it.line}"
+                                + (f" ({it.grid})" if several else "")
+                                + (", the paper's points overlaid" if it.paper else ""), plots.interaction(it, several)))
     if not any(g.varying for g in results.grids) and results.meta["study"]["engine"] in CDF_LABELS:
         groups = {m: results.column(m).astype(float) for m in metrics}
         label = CDF_LABELS[results.meta["study"]["engine"]]

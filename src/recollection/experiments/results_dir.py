@@ -156,7 +156,7 @@ class ResultLog:
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 blob = b"\n" + blob  # after a line cut by a crash
             try:
-                written = os.write(fd, blob)
+                written = write_fd(fd, blob)
                 if written != len(blob):
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 os.fsync(fd)
@@ -168,6 +168,11 @@ class ResultLog:
                 raise output_error(self.path, e) from None
         finally:
             os.close(fd)
+
+
+def write_fd(fd: int, blob: bytes) -> int:
+    """``os.write``, in one place (tests inject a full disk here)."""
+    return os.write(fd, blob)
 
 
 def parse_record(line: bytes) -> dict | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -76,12 +77,14 @@ class Plan:
 
 
 def name_invalid(groups: list[InvalidGroup]) -> str:
-    """The invalid cells in a few words, groups that name the same parameter merged, an example reason each."""
-    merged: dict[str, list[InvalidGroup]] = {}
+    """The invalid cells in a few words: groups of one parameter failing alike (the same reason but for
+    its numbers: layer 8, layer 9, ...) merged, with the first reason as the example."""
+    merged: dict[tuple[str, str], list[InvalidGroup]] = {}
     for g in groups:
-        merged.setdefault(g.cells.split(" = ")[0] if g.cells.count(" = ") == 1 else g.cells, []).append(g)
+        param = g.cells.split(" = ")[0] if g.cells.count(" = ") == 1 else g.cells
+        merged.setdefault((param, re.sub(r"\d+", "#", g.reason)), []).append(g)
     parts = []
-    for key, same in list(merged.items())[:MAX_NAMED_GROUPS]:
+    for (key, _), same in list(merged.items())[:MAX_NAMED_GROUPS]:
         n = sum(g.points for g in same)
         cells = same[0].cells if len(same) == 1 else f"{key} = " + ", ".join(g.cells.split(" = ", 1)[1] for g in same)
         reason = same[0].reason if len(same) == 1 else f"e.g. {same[0].reason}"
@@ -197,8 +200,8 @@ def _run_locked(study: Study, out: Path, plan: Plan, workers: int | None, ray: s
     points = plan.points
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     backend = f"ray:{ray}" if ray else "local"
+    write_meta(out, study, engine, plan, overrides, backend, started, None)  # first: it marks a results directory
     write_text(out / STUDY_COPY, study.text)
-    write_meta(out, study, engine, plan, overrides, backend, started, None)
     log = ResultLog(out / LOG)
     records = log.read()
     if log.damaged:

@@ -154,6 +154,10 @@ def effect_sections(results: Results, analysis: Analysis) -> list[Section]:
                 "that table's other parameters held at their values (never averaged across the tables of a union). "
                 "Differences are from the table's first value, paired on the same images, repeats and other "
                 "settings. " + INTERVALS)
+    if "grids" not in results.meta:
+        s.text += ("\n\nThese results predate grid membership: the effects below pool every point, as if the study "
+                   "were one grid. Rerun the same `recollect run` command (nothing is recomputed) to compute them "
+                   "within each grid table.")
     several = len(results.grids) > 1
     for k, eff in enumerate(analysis.effects):
         where = (f" in {eff.grid}" if several else "") + (f" ({plots.fixed_text(eff.fixed)})" if eff.fixed else "")

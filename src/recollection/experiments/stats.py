@@ -17,8 +17,7 @@ from ..errors import RecollectionError
 from ..stats import Bounds, Interval, difference_interval, mean_interval
 from .results_dir import LOG, META, Notice, ResultLog, warn
 
-OLD_GRIDS = ("all points (these results predate grid membership: rerun the same `recollect run` command, which "
-             "recomputes nothing, to record it)")
+OLD_GRIDS = "all points"  # results written before grid membership was recorded (the report says so)
 
 
 @dataclass

@@ -197,7 +197,8 @@ def test_a_partial_last_line_from_a_crash_is_ignored(tmp_path):
     lines = (out / LOG).read_text().splitlines(keepends=True)
     (out / LOG).write_text("".join(lines[:5]) + lines[5][:40])  # killed in the middle of a write
     assert len(ResultLog(out / LOG).read()) == 5
-    summary = run_study(study, out, workers=1)
+    with pytest.warns(UserWarning, match="skipped 1 damaged line"):
+        summary = run_study(study, out, workers=1)
     assert (summary.skipped, summary.done) == (5, len(lines) - 5)
     assert len(ResultLog(out / LOG).read()) == len(lines)
 
@@ -218,7 +219,9 @@ def test_killing_a_run_half_way_and_rerunning_finishes_without_recomputing(tmp_p
     proc.wait()
     done_before = len(ResultLog(log).read())
     assert 12 <= done_before < len(study.points), "the run finished before it could be killed"
-    summary = run_study(study, out, workers=1)
+    with pytest.warns(UserWarning) as warned:
+        summary = run_study(study, out, workers=1)
+    assert any("took over the lock left by PID" in str(w.message) for w in warned)
     assert summary.skipped == done_before and summary.done == len(study.points) - done_before
     assert len(ResultLog(log).read()) == len(study.points)
     assert len(table(out)) == len(study.points)

@@ -58,7 +58,8 @@ def schema_option(name: str, param: Param) -> Any:
         decls = (flag,) if not param.default else (f"{flag}/--no-{flag[2:]}",)
         return Annotated[bool, typer.Option(*decls, help=param.help)]
     if param.choices:  # typer >= 0.12 offers choices through an Enum
-        kind = Enum(name.title().replace("_", ""), {str(c): c for c in param.choices}, type=str)
+        choices: Any = Enum(name.title().replace("_", ""), {str(c): c for c in param.choices}, type=str)  # type: ignore[misc]
+        return Annotated[choices, typer.Option(flag, help=param.help)]
     return Annotated[kind, typer.Option(flag, help=param.help)]
 
 

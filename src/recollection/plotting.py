@@ -94,19 +94,25 @@ def comparison_figure(originals: Tensor, a: Tensor, b: Tensor, labels: tuple[str
 
 def drive_figure(over_time: np.ndarray, classes: Sequence[str], names: Sequence[str], predicted: Sequence[str],
                  title: str, max_images: int = 6) -> PlotFigure:
-    """Each name neuron's cumulative score over the time steps, one panel per image (N, T, classes)."""
+    """Each name neuron's cumulative score over the time steps (top) and its lead over the mean of all
+    names (bottom: where the decision shows), one column per image. ``over_time``: (N, T, classes)."""
     panels = min(len(over_time), max_images)
-    fig = PlotFigure(figsize=(0.6 + 3.1 * panels, 3.0))
-    axes = np.asarray(fig.subplots(1, panels, squeeze=False, sharey=True))[0]
+    fig = PlotFigure(figsize=(0.8 + 3.0 * panels, 5.2))
+    axes = np.asarray(fig.subplots(2, panels, squeeze=False, sharex=True))
     steps = np.arange(over_time.shape[1])
-    for i, ax in enumerate(axes):
+    for i in range(panels):
+        lead = over_time[i] - over_time[i].mean(axis=1, keepdims=True)
         for k, name in enumerate(classes):
-            ax.plot(steps, over_time[i, :, k], marker="o", markersize=3, label=name)
-        ax.set_title(f"{names[i]}\nnamed {predicted[i]!r}", fontsize=8)
-        ax.set_xlabel("time step")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("name-neuron score (cumulative)")
-    axes[0].legend(fontsize=7, loc="upper left")
+            axes[0, i].plot(steps, over_time[i, :, k], marker="o", markersize=3, label=name)
+            axes[1, i].plot(steps, lead[:, k], marker="o", markersize=3, label=name)
+        axes[0, i].set_title(f"{names[i]}\nnamed {predicted[i]!r}", fontsize=8)
+        axes[1, i].axhline(0.0, color="grey", linewidth=0.8)
+        axes[1, i].set_xlabel("time step")
+        for ax in axes[:, i]:
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("score (cumulative)")
+    axes[1, 0].set_ylabel("score − mean of the names")
+    axes[0, 0].legend(fontsize=7, loc="upper left")
     if len(over_time) > panels:
         title += f" (first {panels} of {len(over_time)} images)"
     fig.suptitle(title, fontsize=9)

@@ -140,8 +140,10 @@ def folder_features(
     cached = None
     if cache_dir is not None:
         cached = Path(cache_dir) / f"snn-{cache_key(network, thresholds, encoder, files)}.npz"
-        if cached.exists():
-            return FeatureSet.load(cached)
+        if cached.exists():  # the key hashes the resolved files: the entry may name them from another folder
+            features = FeatureSet.load(cached)
+            features.paths = [str(f) for f in files]  # ... so give them as this caller names them
+            return features
     step = progress(len(files), 0) if progress else None
     times = encode_files(files, encoder)
     potentials = run_network(network, times, thresholds, encoder, batch_size, device, step)

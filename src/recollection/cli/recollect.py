@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from ..errors import RecollectionError
 from .common import app, check_writable_dir, err, fail, out, pick_device, user_errors
+from .common import seed_option
 
 class ModelName(str, Enum):
     digits = "digits"
@@ -94,7 +95,7 @@ def reconstruct(
                                       "conv: at every position keep only the largest channel.")] = False,
     unpool: Annotated[Unpool, typer.Option(help=UNPOOL_HELP)] = Unpool.switches,
     view: Annotated[View, typer.Option(help=VIEW_HELP)] = View.rescale_std,
-    seed: Annotated[int, typer.Option(help="Seed for everything random (random-class, random:N, random unpool).")] = 0,
+    seed: Annotated[int, seed_option("Seed for everything random (random-class, random:N, random unpool).")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images recollected together.")] = 16,
     device: Annotated[str, typer.Option(help="cpu, or cuda to run on a GPU.")] = "cpu",
 ) -> None:
@@ -146,7 +147,8 @@ def reconstruct(
                 s = result.scores
                 out.print(f"{path}: predicted {result.predicted_name!r} ({result.predicted}); "
                           f"r={s['pearson']:.3f} ssim={s['ssim']:.3f} psnr={s['psnr']:.1f} "
-                          f"edge-r={s['edge_pearson']:.3f}", highlight=False, soft_wrap=True)
+                          f"edge-r={s['edge_pearson']:.3f}" + (f" → {stem}.*" if stem != path.stem else ""),
+                          highlight=False, soft_wrap=True)
                 done += 1
     out.print(f"wrote {done} recollection(s) to {out_path}" + (f"; {failed} image(s) skipped" if failed else ""))
     if failed:

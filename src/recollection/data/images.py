@@ -48,9 +48,11 @@ def load_image(path: str | os.PathLike, *, shorter_side: int | None = None) -> I
 UPLOAD_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM"})
 
 
-def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | None = None) -> Image.Image:
+def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | None = None,
+                     max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode an uploaded image held in memory, with the same guards as ``load_image`` (pixel
-    limits, decompression bombs, one-line errors) and only the common formats accepted."""
+    limits, decompression bombs, one-line errors) and only the common formats accepted;
+    ``max_pixels`` (counted after any JPEG draft) lets a server keep a tighter limit than the CLI."""
     label = Path(name)
     with _open_lazily(label, io.BytesIO(data)) as image:
         if image.format not in UPLOAD_FORMATS:
@@ -58,7 +60,7 @@ def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | N
         header_size = image.size
         _check_min_size(label, header_size)
         _draft(image, shorter_side)
-        _check_max_pixels(label, header_size, image.size)
+        _check_max_pixels(label, header_size, image.size, max_pixels)
         return _decode(label, image)
 
 
@@ -79,6 +81,8 @@ def _check_is_file(path: Path) -> None:
         raise ImageError(f"{path}: is a directory, not an image file")
     if not path.exists():
         raise ImageError(f"{path}: no such file; check the path")
+    if not path.is_file():  # a FIFO would block the read forever, a device could be endless
+        raise ImageError(f"{path}: not a regular file (a pipe, socket or device); give an image file")
 
 
 def _open_lazily(path: Path, fp: io.BytesIO | None = None) -> Image.Image:
@@ -122,15 +126,15 @@ def _draft(image: Image.Image, shorter_side: int | None) -> None:
 
 
 def _check_max_pixels(
-    path: Path, header_size: tuple[int, int], decoded_size: tuple[int, int]
+    path: Path, header_size: tuple[int, int], decoded_size: tuple[int, int], limit: int = MAX_PIXELS
 ) -> None:
-    if decoded_size[0] * decoded_size[1] <= MAX_PIXELS:
+    if decoded_size[0] * decoded_size[1] <= limit:
         return
     width, height = header_size
     megapixels = f"{width * height / 1e6:.1f}".removesuffix(".0")
     raise ImageError(
         f"{path}: image is {width}×{height} pixels ({megapixels} Mpx); "
-        f"images above {MAX_PIXELS // 1_000_000} Mpx are refused: downscale it first"
+        f"images above {limit / 1_000_000:g} Mpx are refused: downscale it first"
     )
 
 

@@ -23,6 +23,7 @@ from ..errors import WeightsError
 CONV_SHAPES = ((5, 4), (17, 20), (5, 20))
 POOL_SHAPES = ((7, 6), (5, 5))
 NEVER = 1e5  # a threshold no potential reaches: the layer only integrates
+MAX_WEIGHT_BYTES = 16 * 2**20  # the largest layer (17 × 17 × 4 × 20 float64) is 0.2 MB
 
 
 @dataclass(frozen=True)
@@ -159,19 +160,19 @@ def check_shapes(weights: list[torch.Tensor]) -> None:
 
 
 def load_weights(directory: str | os.PathLike) -> list[torch.Tensor]:
-    """Read ``weight_0..4.npy`` (research layout: kh, kw, in, out; pools kh, kw, maps)."""
+    """Read ``weight_0..4.npy`` (research layout: kh, kw, in, out; pools kh, kw, maps), refusing
+    anything that is not a small, real, finite array before it reaches the network."""
+    from ..io import read_npy
+
     directory = Path(directory)
     if not directory.is_dir():
         raise WeightsError(f"{directory} is not a directory holding weight_0.npy … weight_4.npy")
     conv = []
     for index in range(5):
         path = directory / f"weight_{index}.npy"
-        try:
-            array = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise WeightsError(f"{path} is missing (expected weight_0.npy … weight_4.npy)") from None
-        except (ValueError, OSError) as exc:
-            raise WeightsError(f"{path} is not a readable .npy array ({exc})") from None
+        if not path.exists():
+            raise WeightsError(f"{path} is missing (expected weight_0.npy … weight_4.npy)")
+        array = read_npy(path, max_bytes=MAX_WEIGHT_BYTES, finite=True, error=WeightsError)
         if index % 2 == 0:
             if array.ndim != 4:
                 raise WeightsError(f"{path} has shape {array.shape}; a conv layer needs (kh, kw, in, out)")
@@ -179,7 +180,7 @@ def load_weights(directory: str | os.PathLike) -> list[torch.Tensor]:
         elif array.ndim != 3 or not np.all(np.asarray(array) > 0):
             raise WeightsError(f"{path} should hold positive pool weights (kh, kw, maps); got shape {array.shape}")
     if any(not torch.isfinite(w).all() for w in conv):
-        raise WeightsError(f"{directory} holds non-finite weights")
+        raise WeightsError(f"{directory} holds weights beyond float32's range")
     check_shapes(conv)
     return conv
 

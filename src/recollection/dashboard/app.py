@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,7 +32,7 @@ UPLOAD_BUDGET_BYTES = 512 * 2**20  # decoded pixels of all uploads kept, the lea
 UPLOAD_MAX_PIXELS = 16_000_000  # per upload, decoded (after any JPEG draft): a quarter of the CLI's 64 Mpx
 UPLOAD_SIDE = 512  # uploads are downscaled to this shorter side: every model reads 250 × 160 or 224² or less
 UPLOAD_LONG_SIDE = 4096  # ... and to this longer side, so a long strip of pixels cannot stay big
-DECODES_AT_ONCE = 2  # full-size decodes in flight: bounds the transient memory of concurrent uploads
+DECODES_AT_ONCE = 2  # uploads decoded at once: bounds the transient memory of concurrent uploads
 MAX_JSON_DEPTH = 32  # nesting of a request body; the page sends 3
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
@@ -212,7 +213,9 @@ class Dashboard:
         self._models: dict[tuple, Any] = {}
         self._naming = None
         self._lock = threading.Lock()
-        self._decoding = threading.BoundedSemaphore(DECODES_AT_ONCE)
+        # big decodes run on these few threads only: the C allocator keeps freed memory per thread
+        # (glibc arenas), so decoding on every request thread would let each hold on to ~100 MB
+        self._decoder = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="dashboard-decode")
 
     # --- routing ---------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: str = "", body: bytes = b"", content_type: str = "") -> Response:
@@ -305,9 +308,8 @@ class Dashboard:
                               f"{MAX_UPLOAD_BYTES // 2**20} MB")
         if not body:
             raise ClientError("the upload is empty")
-        with self._decoding:
-            image = shrink_upload(load_image_bytes(body, "upload", shorter_side=UPLOAD_SIDE,
-                                                   max_pixels=UPLOAD_MAX_PIXELS))
+        image = self._decoder.submit(lambda: shrink_upload(load_image_bytes(
+            body, "upload", shorter_side=UPLOAD_SIDE, max_pixels=UPLOAD_MAX_PIXELS, reduce=True))).result()
         return Response.json({"token": self.uploads.add(image), "width": image.width, "height": image.height})
 
     def picture(self, ref: Any) -> Image.Image:

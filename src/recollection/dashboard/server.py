@@ -154,6 +154,7 @@ def make_handler(dashboard: Dashboard, quiet: bool = True, gate: Gate | None = N
     class Handler(BaseHTTPRequestHandler):
         server_version = "recollection-dashboard"
         sys_version = ""  # the Server header need not name the Python version
+        default_request_version = "HTTP/1.0"  # answers to unparsable request lines get headers too (0.9 has none)
         timeout = READ_TIMEOUT_S
 
         def setup(self) -> None:
@@ -237,6 +238,7 @@ class DashboardServer(HTTPServer):
     queued ones are answered 503 at once instead of each getting a thread."""
 
     daemon_threads = True  # kept for callers that set it; the workers are daemon threads anyway
+    request_queue_size = 64  # the kernel's backlog: a burst is accepted at once, then queued or answered 503
 
     def __init__(self, address, handler, workers: int = WORKERS, waiting: int = WAITING) -> None:
         self._waiting: queue.Queue = queue.Queue(maxsize=waiting)

@@ -49,10 +49,12 @@ UPLOAD_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM"})
 
 
 def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | None = None,
-                     max_pixels: int = MAX_PIXELS) -> Image.Image:
+                     max_pixels: int = MAX_PIXELS, reduce: bool = False) -> Image.Image:
     """Decode an uploaded image held in memory, with the same guards as ``load_image`` (pixel
     limits, decompression bombs, one-line errors) and only the common formats accepted;
-    ``max_pixels`` (counted after any JPEG draft) lets a server keep a tighter limit than the CLI."""
+    ``max_pixels`` (counted after any JPEG draft) lets a server keep a tighter limit than the CLI.
+    With ``reduce``, every format is shrunk by an integer factor (keeping the shorter side at least
+    ``shorter_side``) before the RGB conversion, so a big upload never exists in RGB at full size."""
     label = Path(name)
     with _open_lazily(label, io.BytesIO(data)) as image:
         if image.format not in UPLOAD_FORMATS:
@@ -61,7 +63,7 @@ def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | N
         _check_min_size(label, header_size)
         _draft(image, shorter_side)
         _check_max_pixels(label, header_size, image.size, max_pixels)
-        return _decode(label, image)
+        return _decode(label, image, shorter_side if reduce else None)
 
 
 def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -138,13 +140,13 @@ def _check_max_pixels(
     )
 
 
-def _decode(path: Path, image: Image.Image) -> Image.Image:
+def _decode(path: Path, image: Image.Image, reduce_to: int | None = None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # in place: one fewer full-size copy
-            return _to_rgb(image)
+            return _to_rgb(_reduce(image, reduce_to) if reduce_to else image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
             f"{path}: refused as a possible decompression bomb (too many pixels); "
@@ -156,6 +158,18 @@ def _decode(path: Path, image: Image.Image) -> Image.Image:
                 f"{path}: image data is truncated; the file is incomplete or damaged"
             ) from None
         raise ImageError(f"{path}: cannot decode the image ({_one_line(error)})") from None
+
+
+def _reduce(image: Image.Image, shorter_side: int) -> Image.Image:
+    """Box-shrink by the largest integer factor that keeps the shorter side >= ``shorter_side``
+    (modes Pillow cannot reduce, e.g. palettes and 16-bit, come back as they are)."""
+    factor = min(image.size) // max(shorter_side, MIN_SIDE)
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:
+        return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

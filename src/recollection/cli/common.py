@@ -67,7 +67,7 @@ def pick_device(device: str) -> str:
     import torch
 
     kind, _, index = device.partition(":")
-    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdecimal())):
         fail(f"unknown device {device!r}; use cpu, cuda or cuda:N (e.g. cuda:0), or mps on Apple silicon")
     if kind == "cuda":
         if not torch.cuda.is_available():

@@ -346,7 +346,7 @@ class Dashboard:
             target = config.get("target")
             if target in (None, ""):
                 return Source("class")
-            return Source("class", target=int(target) if str(target).lstrip("-").isdigit() else str(target))
+            return Source("class", target=int(target) if str(target).lstrip("-").isdecimal() else str(target))
         if kind in ("layer", "random"):
             layer = int(number_option(config, "layer", 1, int))
             if kind == "layer":

@@ -19,7 +19,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from recollection.cli import app
-from recollection.dashboard.app import OPTION_KEYS, UPLOAD_LONG_SIDE, UPLOAD_MAX_PIXELS, Dashboard
+from recollection.dashboard.app import OPTION_KEYS, Dashboard
+from recollection.dashboard.inputs import UPLOAD_LONG_SIDE, UPLOAD_MAX_PIXELS
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)), deadline=None, derandomize=os.environ.get("FUZZ_RANDOM") is None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 
 from recollection.dashboard import server as server_module
-from recollection.dashboard.app import UPLOAD_BUDGET_BYTES, UPLOAD_MAX_PIXELS, Dashboard, Uploads, shrink_upload
+from recollection.dashboard.app import Dashboard
+from recollection.dashboard.inputs import UPLOAD_BUDGET_BYTES, UPLOAD_MAX_PIXELS, Uploads, shrink_upload
 from recollection.dashboard.server import (SECURITY_HEADERS, UPLOAD_HEADER, DashboardServer, Gate, make_handler,
                                            make_server, serve_in_background)
 

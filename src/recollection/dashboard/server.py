@@ -20,7 +20,8 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import urlsplit
 
-from .app import MAX_UPLOAD_BYTES, Dashboard, Response
+from .app import Dashboard, Response
+from .inputs import MAX_UPLOAD_BYTES
 
 WORKERS = 8  # requests served at once
 WAITING = 32  # accepted connections waiting for a worker; more are answered 503 at once

@@ -126,10 +126,10 @@ class Source:
         if "target" in takes:
             target: int | str | None = None
             if arg:
-                target = int(arg) if arg.lstrip("-").isdigit() else arg
+                target = int(arg) if arg.lstrip("-").isdecimal() else arg
             return cls(kind, target=target, top=top, per_channel=per_channel)
         if "layer" in takes:
-            if not arg.isdigit():
+            if not arg.isdecimal():
                 raise OptionError(f"source {spec!r}: expected {kind}:N with N a layer number, e.g. {kind}:3")
             return cls(kind, layer=int(arg), top=top, per_channel=per_channel)
         if arg:

@@ -38,6 +38,7 @@ from .architecture import (  # noqa: F401  (re-exported: the public names of the
 # (kernel, maps) of the conv layers and (kernel, stride) of the pools of SPEC, in order
 CONV_SHAPES = tuple((layer.kernel, layer.maps) for layer in SPEC.layers if isinstance(layer, Conv))
 POOL_SHAPES = tuple((layer.kernel, layer.stride) for layer in SPEC.layers if isinstance(layer, Pool))
+MAX_WEIGHT_BYTES = 16 * 2**20  # the largest layer (17 × 17 × 4 × 20 float64) is 0.2 MB
 
 
 @dataclass
@@ -162,19 +163,19 @@ def check_shapes(weights: list[torch.Tensor], architecture: Architecture = SPEC)
 
 
 def load_weights(directory: str | os.PathLike) -> list[torch.Tensor]:
-    """Read ``weight_0..4.npy`` (research layout: kh, kw, in, out; pools kh, kw, maps)."""
+    """Read ``weight_0..4.npy`` (research layout: kh, kw, in, out; pools kh, kw, maps), refusing
+    anything that is not a small, real, finite array before it reaches the network."""
+    from ..io import read_npy
+
     directory = Path(directory)
     if not directory.is_dir():
         raise WeightsError(f"{directory} is not a directory holding weight_0.npy … weight_4.npy")
     conv = []
     for index in range(5):
         path = directory / f"weight_{index}.npy"
-        try:
-            array = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise WeightsError(f"{path} is missing (expected weight_0.npy … weight_4.npy)") from None
-        except (ValueError, OSError) as exc:
-            raise WeightsError(f"{path} is not a readable .npy array ({exc})") from None
+        if not path.exists():
+            raise WeightsError(f"{path} is missing (expected weight_0.npy … weight_4.npy)")
+        array = read_npy(path, max_bytes=MAX_WEIGHT_BYTES, finite=True, error=WeightsError)
         if index % 2 == 0:
             if array.ndim != 4:
                 raise WeightsError(f"{path} has shape {array.shape}; a conv layer needs (kh, kw, in, out)")
@@ -182,7 +183,7 @@ def load_weights(directory: str | os.PathLike) -> list[torch.Tensor]:
         elif array.ndim != 3 or not np.all(np.asarray(array) > 0):
             raise WeightsError(f"{path} should hold positive pool weights (kh, kw, maps); got shape {array.shape}")
     if any(not torch.isfinite(w).all() for w in conv):
-        raise WeightsError(f"{directory} holds non-finite weights")
+        raise WeightsError(f"{directory} holds weights beyond float32's range")
     check_shapes(conv)
     return conv
 

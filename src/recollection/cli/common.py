@@ -62,7 +62,8 @@ def schema_option(name: str, param: Param) -> Any:
     if param.choices:  # typer >= 0.12 offers choices through an Enum
         choices: Any = Enum(name.title().replace("_", ""), {str(c): c for c in param.choices}, type=str)  # type: ignore[misc]
         return Annotated[choices, typer.Option(flag, help=param.help)]
-    return Annotated[kind, typer.Option(flag, help=param.help)]
+    low, high = param.bounds
+    return Annotated[kind, typer.Option(flag, help=param.help, min=low, max=high)]
 
 
 def schema_options(schema: dict[str, Param]) -> Callable:

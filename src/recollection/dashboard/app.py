@@ -64,7 +64,7 @@ def schema_option(config: dict, key: str, param: Param) -> Any:
     if kind is bool:
         return bool_option(config, key, param.default)
     if kind in (int, float):
-        return number_option(config, key, param.default, kind)
+        return param.check(number_option(config, key, param.default, kind), key, ClientError)
     return param.check(str(config.get(key, param.default)), key, ClientError)
 
 

@@ -229,3 +229,14 @@ def test_corrected_splits_are_the_same_in_the_cli_and_a_study(small_root, small_
                     tmp_path / "study")
     assert [rec["metrics"]["naming"] for rec in rows] == cli["runs"]["naming"]
     assert [rec["metrics"]["svm"] for rec in rows] == cli["runs"]["svm"]
+
+
+def test_the_shipped_naming_studies_use_the_presets():
+    import tomllib
+
+    for path in sorted((Path(__file__).parents[1] / "experiments").glob("naming-*.toml")):
+        params = tomllib.loads(path.read_text()).get("params", {})
+        if params.get("weights") in N.PRESETS and "conv1" in params:
+            preset = N.naming_preset(params["weights"])
+            assert (params["conv1"], params["conv2"]) == (preset.naming.conv1, preset.naming.conv2), path.name
+            assert params.get("init", preset.init) == preset.init, path.name

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..io import write_json
-from ..naming.presets import (DATA_HELP, ONESHOT_NOVELTY, ONESHOT_SVM_WEIGHTS, PAPER_INIT, PRESETS, RUN61_NAMING,
-                              SPLIT_TRAIN_PER_CLASS, SVM_THRESHOLDS, VALIDATION_RUNS, thresholds_text)
+from ..naming import presets as N
+from ..naming.presets import (DATA_HELP, ONESHOT_NOVELTY, ONESHOT_SVM_WEIGHTS, PAPER_INIT, PRESETS, RUN61_VALUES,
+                              SPLIT_TRAIN_PER_CLASS, SVM_VALUES, VALIDATION_RUNS, thresholds_text)
 from .common import Cache, Device, app, check_writable_dir, default_cache, err, fail, out, pick_device, user_errors
 
 naming_app = typer.Typer(help="Naming in an STDP spiking network: features, name neurons, the SVM baseline.",
@@ -25,9 +26,9 @@ app.add_typer(naming_app, name="naming")
 NAMES = ", ".join(PRESETS)
 WEIGHTS_HELP = (f"Weight set: a directory with weight_0.npy … weight_4.npy, or a published name ({NAMES}) under "
                 "DATA/sdnn_weights.")
-RUN61, SVM = thresholds_text(RUN61_NAMING), thresholds_text(SVM_THRESHOLDS)
+RUN61, SVM = thresholds_text(RUN61_VALUES), thresholds_text(SVM_VALUES)
 NAMING_THRESHOLDS_HELP = (f"conv1,conv2 thresholds of the naming network (default: the weight set's preset: {RUN61} "
-                          f"for run61 and unknown weights, {thresholds_text(PRESETS['upstream'].naming)} for upstream).")
+                          f"for run61 and unknown weights, {thresholds_text(PRESETS['upstream'].naming_values)} for upstream).")
 INIT_HELP = (f"Mean of the name neurons' initial weights, std 0.05 (default: the weight set's preset: {PAPER_INIT:g}, "
              f"{PRESETS['upstream'].init:g} for upstream).")
 MODE_HELP = "paper: the research code, bug included; corrected: the bug fixed, every choice made on TRAIN (never TEST): "
@@ -165,7 +166,8 @@ def naming_shots(
     naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP + " In corrected mode: "
                                                              "replaces every weight set's candidate thresholds "
                                                              f"(with the SVM's {SVM}).")] = None,
-    init: Annotated[Optional[float], typer.Option(help=INIT_HELP)] = None,
+    init: Annotated[Optional[float], typer.Option(help=INIT_HELP + f" Corrected mode: {PAPER_INIT:g} for every "
+                                                  "candidate (std 0).")] = None,
     mode: Annotated[str, typer.Option(help=MODE_HELP + "the weights × thresholds × inputs (every conv3 neuron or one "
                                       "unit per map) × activity threshold (10 or 20) chosen on runs inside TRAIN "
                                       "(presets: run61 at 7/20.25 and 10/50, upstream at 6.25/20.75, svm_oneshot at "
@@ -193,7 +195,7 @@ def naming_shots(
         task = progress.add_task(f"{runs} runs", total=runs)
         result = shot_protocol(bank, weight_sets, runs, shots, seed, mode, params,
                                parse_thresholds(naming_thresholds, "--naming-thresholds"),
-                               (svm_weights, SVM_THRESHOLDS) if svm_weights else None, validation_runs,
+                               (svm_weights, N.SVM_THRESHOLDS) if svm_weights else None, validation_runs,
                                lambda n: progress.advance(task, n))
     th = result.thresholds
     if mode == "corrected":
@@ -243,7 +245,7 @@ def naming_splits(
         bank = feature_bank(train, test, data, cache, device, progress)
         result = split_protocol(bank, weights, splits, seed, mode, train_per_class,
                                 parse_thresholds(naming_thresholds, "--naming-thresholds"), init,
-                                (weights, SVM_THRESHOLDS) if svm else None)
+                                (weights, N.SVM_THRESHOLDS) if svm else None)
     config = {"train": str(train), "test": str(test), "weights": weights, "splits": splits, "seed": seed, "mode": mode,
               "train_per_class": train_per_class, "name_neurons": result.rule,
               "chosen_thresholds": [[t.conv1, t.conv2] for t in result.chosen] or None}
@@ -386,7 +388,7 @@ def recall(
     cache = cache or default_cache()
     root = recall_root(dataset.value, data)
     with err.status("features, class means and name neurons …"):
-        s = recall_setup(dataset.value, weights, RUN61_NAMING, root, cache)
+        s = recall_setup(dataset.value, weights, N.RUN61_NAMING, root, cache)
         names = train_names(s, training.value, seed, rule_name)
     records = []
     for c, cls in enumerate(s.classes):
@@ -398,6 +400,6 @@ def recall(
                   f"fed back, named {scores['named']}", highlight=False)
     config = {"dataset": dataset.value, "data": str(root), "weights": weights, "flavour": flavour.value, "cue": cue,
               "training": training.value, "rule": rule_name, "seed": seed,
-              "thresholds": [RUN61_NAMING.conv1, RUN61_NAMING.conv2]}
+              "thresholds": list(RUN61_VALUES)}
     path = write_json(out_dir / "recall.json", {"config": config, "recalls": records})
     out.print(f"wrote {path} and one PNG per class (recalled DoG map | image estimate)")

@@ -15,7 +15,7 @@ from .schema import Engine, Param, StudyError, register_engine
 
 NAME_NEURON_PARAMS = ("mode", "init", "init_std", "novelty", "rate", "readout", "epochs", "surprise", "inputs",
                       "active_threshold")
-SVM_THRESHOLDS = (N.SVM_THRESHOLDS.conv1, N.SVM_THRESHOLDS.conv2)
+SVM_THRESHOLDS = N.SVM_VALUES
 PICK_HELP = ("random: one seeded draw per point; sequence: draw number `repeat` of the sequence seeded by the "
              "study seed, i.e. the draws of `recollect naming shots --seed SEED --runs REPEATS` and of `reproduce`")
 
@@ -32,7 +32,7 @@ class NamingEngine(Engine):
     }
     common = {
         "weights": Param(str, N.DEFAULT_WEIGHTS, help="a weight set in weights_dir"),
-        "conv1": Param(float, N.RUN61_NAMING.conv1), "conv2": Param(float, N.RUN61_NAMING.conv2),
+        "conv1": Param(float, N.RUN61_VALUES[0]), "conv2": Param(float, N.RUN61_VALUES[1]),
         "mode": Param(str, "paper", ("paper", "corrected"), help="the name neurons' rule (the depression bug, or fixed)"),
         "init": Param(float, N.PAPER_INIT), "init_std": Param(float, 0.05),
         "novelty": Param(float, 1.0), "rate": Param(float, 1.0),
@@ -273,7 +273,7 @@ class NamingCorrectedSplits(NamingEngine):
         from ..naming.protocols import corrected_splits, pool
 
         p0 = points[0]
-        sizes = pool(feature_pair(data, p0["weights"], N.RUN61_NAMING.conv1, N.RUN61_NAMING.conv2))[1]
+        sizes = pool(feature_pair(data, p0["weights"], *N.RUN61_VALUES))[1]
         index_pairs = split_draws(sizes, p0, points)
         svm = (p0["svm_weights"], N.SVM_THRESHOLDS) if p0["svm"] else None
         result = corrected_splits(bank(data), p0["weights"], index_pairs, [p["seed"] + 1000 for p in points], svm)
@@ -322,7 +322,7 @@ class NamingRecall(NamingEngine):
     params = {
         "dataset": Param(str, "caltech", ("caltech", "mnist"), help="Caltech faces/motorbikes, or MNIST 0 vs 1"),
         "weights": Param(str, N.DEFAULT_WEIGHTS),
-        "conv1": Param(float, N.RUN61_NAMING.conv1), "conv2": Param(float, N.RUN61_NAMING.conv2),
+        "conv1": Param(float, N.RUN61_VALUES[0]), "conv2": Param(float, N.RUN61_VALUES[1]),
         "rule": Param(str, "paper", tuple(N.RULES)),
         "training": Param(str, "full", ("full", "oneshot")),
         "flavour": Param(str, "rate", ("rate", "spikes")),

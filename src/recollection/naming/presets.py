@@ -14,20 +14,46 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import RecollectionError
-from ..snn.network import FEATURE_THRESHOLDS, NEVER, Thresholds
 
-# --- network thresholds ---------------------------------------------------------------------------
-SVM_THRESHOLDS = FEATURE_THRESHOLDS  # conv1 10, conv2 50: the SVM's features (spec §4)
-RUN61_NAMING = Thresholds(7.0, 20.25, NEVER)  # the paper's naming thresholds for run61
-UPSTREAM_NAMING = Thresholds(6.25, 20.75, NEVER)  # … and for the upstream weights
+if TYPE_CHECKING:
+    from ..snn.network import Thresholds
+
+# --- network thresholds (conv1, conv2; conv3 integrates without firing) ---------------------------
+# Plain numbers, so that reading a preset (the CLI's help, a study's defaults) costs no torch import;
+# the Thresholds objects below (SVM_THRESHOLDS, RUN61_NAMING, …) are made from them on first use.
+SVM_VALUES = (10.0, 50.0)  # the SVM's features (spec §4)
+RUN61_VALUES = (7.0, 20.25)  # the paper's naming thresholds for run61
+UPSTREAM_VALUES = (6.25, 20.75)  # … and for the upstream weights
+CORRECTED_GRID = tuple((c1, c2) for c1 in (6.0, 7.0, 8.0) for c2 in (16.0, 20.25, 24.0, 28.0))  # corrected mode's
 
 
-def thresholds_text(t: Thresholds) -> str:
+def thresholds(values: Sequence[float]) -> "Thresholds":
+    """(conv1, conv2) → the network's Thresholds (conv3 never fires)."""
+    from ..snn.network import NEVER, Thresholds
+
+    return Thresholds(float(values[0]), float(values[1]), NEVER)
+
+
+def thresholds_text(t: "Thresholds | Sequence[float]") -> str:
     """``7,20.25``: how the CLI writes (and parses) a threshold pair."""
-    return f"{t.conv1:g},{t.conv2:g}"
+    c1, c2 = (t.conv1, t.conv2) if hasattr(t, "conv1") else t[:2]
+    return f"{c1:g},{c2:g}"
+
+
+_LAZY = {"SVM_THRESHOLDS": lambda: thresholds(SVM_VALUES), "RUN61_NAMING": lambda: thresholds(RUN61_VALUES),
+         "UPSTREAM_NAMING": lambda: thresholds(UPSTREAM_VALUES),
+         "CORRECTED_THRESHOLDS": lambda: tuple(thresholds(v) for v in CORRECTED_GRID)}
+
+
+def __getattr__(name: str):
+    """SVM_THRESHOLDS, RUN61_NAMING, UPSTREAM_NAMING, CORRECTED_THRESHOLDS: Thresholds, made once."""
+    if name in _LAZY:
+        globals()[name] = value = _LAZY[name]()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- name-neuron rules ----------------------------------------------------------------------------
@@ -55,9 +81,17 @@ class WeightPreset:
     thresholds corrected mode's one-shot search tries with it."""
 
     name: str
-    naming: Thresholds | None
+    naming_values: tuple[float, float] | None
     init: float | None
-    oneshot: tuple[Thresholds, ...]
+    oneshot_values: tuple[tuple[float, float], ...]
+
+    @property
+    def naming(self) -> "Thresholds | None":
+        return thresholds(self.naming_values) if self.naming_values else None
+
+    @property
+    def oneshot(self) -> "tuple[Thresholds, ...]":
+        return tuple(thresholds(v) for v in self.oneshot_values)
 
     def rule(self) -> dict:
         if self.init is None:
@@ -66,9 +100,9 @@ class WeightPreset:
 
 
 PRESETS = {
-    "run61": WeightPreset("run61", RUN61_NAMING, PAPER_INIT, (RUN61_NAMING, SVM_THRESHOLDS)),
-    "upstream": WeightPreset("upstream", UPSTREAM_NAMING, 0.5, (UPSTREAM_NAMING,)),
-    "svm_oneshot": WeightPreset("svm_oneshot", None, None, (SVM_THRESHOLDS,)),
+    "run61": WeightPreset("run61", RUN61_VALUES, PAPER_INIT, (RUN61_VALUES, SVM_VALUES)),
+    "upstream": WeightPreset("upstream", UPSTREAM_VALUES, 0.5, (UPSTREAM_VALUES,)),
+    "svm_oneshot": WeightPreset("svm_oneshot", None, None, (SVM_VALUES,)),
 }
 DEFAULT_WEIGHTS = "run61"  # names with the paper's thresholds; the SVM's full-data features too
 ONESHOT_SVM_WEIGHTS = "svm_oneshot"  # the paper's one-shot SVM
@@ -81,7 +115,6 @@ def naming_preset(weights: str | os.PathLike) -> WeightPreset:
     return preset if preset is not None and preset.naming is not None else PRESETS[DEFAULT_WEIGHTS]
 
 # --- corrected mode -------------------------------------------------------------------------------
-CORRECTED_THRESHOLDS = tuple(Thresholds(c1, c2, NEVER) for c1 in (6.0, 7.0, 8.0) for c2 in (16.0, 20.25, 24.0, 28.0))
 CORRECTED_FOLDS = 4  # k of the k-fold cross-validation that picks full-data thresholds
 ONESHOT_INPUTS = ("neurons", "maps")
 ONESHOT_ACTIVITY = (10.0, 20.0)
@@ -94,7 +127,7 @@ class Candidate:
     """One configuration corrected mode's shot search may choose: weights, thresholds, name neurons."""
 
     weights: str
-    thresholds: Thresholds
+    thresholds: "Thresholds"
     params: dict
 
     @property
@@ -103,16 +136,16 @@ class Candidate:
                 f"{self.params['inputs']} {self.params['active_threshold']:g}")
 
 
-def oneshot_thresholds(weights: str, given: Thresholds | None = None) -> tuple[Thresholds, ...]:
+def oneshot_thresholds(weights: str, given: "Thresholds | None" = None) -> "tuple[Thresholds, ...]":
     """The thresholds the shot search tries with a weight set: a published set's presets (recognised by
     its folder name), any other's ``given`` naming thresholds (default run61's) and the SVM's."""
     preset = PRESETS.get(Path(weights).name)
     if preset is not None and given is None:
         return preset.oneshot
-    return tuple(dict.fromkeys([given or RUN61_NAMING, SVM_THRESHOLDS]))
+    return tuple(dict.fromkeys([given or thresholds(RUN61_VALUES), thresholds(SVM_VALUES)]))
 
 
-def oneshot_candidates(weight_sets: Sequence[str] = tuple(PRESETS), given: Thresholds | None = None,
+def oneshot_candidates(weight_sets: Sequence[str] = tuple(PRESETS), given: "Thresholds | None" = None,
                        overrides: dict | None = None) -> list[Candidate]:
     """Corrected mode's shot candidates: every weight set × its thresholds × inputs × activity threshold,
     in this order (ties go to the first). The default is the published 16 (run61 at 7/20.25 and 10/50,

@@ -11,11 +11,16 @@ these and only parse, print or plot what they return.
   validation part of the training set, report test).
 - :func:`recall_setup`: the network, features and class means a recall experiment needs.
 
+``evaluate_mode``, ``shot_protocol`` and ``split_protocol`` are the one definition of *paper* and
+*corrected* mode for each experiment (the CLI's ``--mode``, ``reproduce``'s rows): they draw the seeded
+index lists and call the protocols above with the settings of ``presets.py``.
+
 Every protocol takes feature sets (a :class:`~recollection.naming.sources.FeatureBank` where it must
 choose between weight sets or thresholds) and explicit index lists (draws, splits), and returns a
 dataclass. That is the extension point: another way to split (e.g. group-aware) only makes index
 pairs for :func:`splits`; another way to choose thresholds is a ``select`` function for
-:func:`evaluate_corrected` / :func:`corrected_splits`; other data only needs a FeatureBank.
+:func:`evaluate_corrected` / :func:`corrected_splits`; other data only needs a FeatureBank
+(:meth:`~recollection.naming.sources.FeatureBank.from_sets` for features computed elsewhere).
 """
 
 from __future__ import annotations

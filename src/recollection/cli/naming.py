@@ -31,6 +31,8 @@ NAMING_THRESHOLDS_HELP = (f"conv1,conv2 thresholds of the naming network (defaul
                           f"for run61 and unknown weights, {thresholds_text(PRESETS['upstream'].naming_values)} for upstream).")
 INIT_HELP = (f"Mean of the name neurons' initial weights, std 0.05 (default: the weight set's preset: {PAPER_INIT:g}, "
              f"{PRESETS['upstream'].init:g} for upstream).")
+ONESHOT_CANDIDATES_HELP = "presets: " + ", ".join(
+    f"{name} at " + " and ".join(thresholds_text(v).replace(",", "/") for v in p.oneshot_values) for name, p in PRESETS.items())
 MODE_HELP = "paper: the research code, bug included; corrected: the bug fixed, every choice made on TRAIN (never TEST): "
 Data = Annotated[Optional[Path], typer.Option(help=DATA_HELP + " Only read for published weight-set names.")]
 
@@ -169,9 +171,8 @@ def naming_shots(
     init: Annotated[Optional[float], typer.Option(help=INIT_HELP + f" Corrected mode: {PAPER_INIT:g} for every "
                                                   "candidate (std 0).")] = None,
     mode: Annotated[str, typer.Option(help=MODE_HELP + "the weights × thresholds × inputs (every conv3 neuron or one "
-                                      "unit per map) × activity threshold (10 or 20) chosen on runs inside TRAIN "
-                                      "(presets: run61 at 7/20.25 and 10/50, upstream at 6.25/20.75, svm_oneshot at "
-                                      "10/50).")] = "paper",
+                                      f"unit per map) × activity threshold ({' or '.join(f'{a:g}' for a in N.ONESHOT_ACTIVITY)}) chosen on runs inside TRAIN "
+                                      f"({ONESHOT_CANDIDATES_HELP}).")] = "paper",
     svm_weights: Annotated[Optional[str], typer.Option(help="Also run the SVM on the same images, with features of "
                                                        f"these weights (thresholds {SVM}), z-scored on the run's "
                                                        f"images; e.g. {ONESHOT_SVM_WEIGHTS}.")] = None,

@@ -22,8 +22,8 @@ PICK_HELP = ("random: one seeded draw per point; sequence: draw number `repeat` 
 
 class NamingEngine(Engine):
     data = {
-        "root": Param(str, None, help="folder holding caltech_face_motor/ and sdnn_weights/ (default $RECOLLECTION_DATA, "
-                                      "else ../shared/data)"),
+        "root": Param(str, None, help=f"folder holding {N.CALTECH}/ and {N.WEIGHTS_DIR}/ (default ${N.DATA_ENV}, "
+                                      f"else {N.DEFAULT_DATA})"),
         "train": Param(str, f"{N.CALTECH}/TrainingSet", help="training image folder, relative to root"),
         "test": Param(str, f"{N.CALTECH}/TestingSet", help="test image folder, relative to root"),
         "weights_dir": Param(str, N.WEIGHTS_DIR, help="folder of weight sets (one sub-folder each), relative to root"),
@@ -49,7 +49,7 @@ class NamingEngine(Engine):
             try:
                 data["root"] = str(N.find_data_root(None))
             except N.DataError:
-                raise StudyError(f"{where}: [data] root: no data found at $RECOLLECTION_DATA or ../shared/data; "
+                raise StudyError(f"{where}: [data] root: no data found at ${N.DATA_ENV} or {N.DEFAULT_DATA}; "
                                  "set root, or fetch the images with `recollect data fetch caltech101`") from None
         for key in ("train", "test"):
             if not (Path(data["root"]) / data[key]).is_dir():

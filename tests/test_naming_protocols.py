@@ -17,7 +17,7 @@ from recollection.errors import OptionError
 from recollection.naming import NameNeurons
 from recollection.naming import presets as N
 from recollection.naming.experiments import cdf_figure, summary
-from recollection.naming.protocols import evaluate, shot_protocol, shots, split_protocol
+from recollection.naming.protocols import evaluate, find_params, shot_protocol, shots, split_protocol
 from recollection.naming.sources import FeatureBank
 from recollection.snn.features import FeatureSet
 from recollection.snn.network import NEVER, Thresholds
@@ -134,6 +134,10 @@ def test_protocols_on_explicit_feature_sets():
     assert again.naming == split.naming
     corrected = shot_protocol(bank, ["toy"], 4, seed=2, mode="corrected", validation_runs=5)
     assert len(corrected.candidates) == 8 and corrected.params["mode"] == "corrected" and len(corrected.naming) == 4
+    search = find_params(bank, "toy", [(N.RUN61_NAMING, {"init": 0.5}), (N.SVM_THRESHOLDS, {"init": 0.575})])
+    assert len(search.scores) == 2 and search.best in (0, 1) and 0 <= search.scores[search.best].test <= 1
+    with pytest.raises(OptionError, match="validation must be a fraction"):
+        find_params(bank, "toy", search.settings, validation=1.5)
     with pytest.raises(OptionError, match="one weight set"):
         shot_protocol(bank, ["toy", "toy"], 4)
     with pytest.raises(OptionError, match="paper or corrected"):

@@ -59,7 +59,9 @@ def test_the_cli_defaults_are_the_presets():
 
 def test_the_study_engines_and_the_recall_rules_read_the_presets():
     from recollection.experiments.engines import get_engine
-    from recollection.naming.recall import NAMING_THRESHOLDS, RULES
+    import inspect
+
+    from recollection.naming.recall import RULES, setup
 
     shots_ = get_engine("naming.shots").params
     assert (shots_["conv1"].default, shots_["conv2"].default) == (N.RUN61_NAMING.conv1, N.RUN61_NAMING.conv2)
@@ -67,7 +69,8 @@ def test_the_study_engines_and_the_recall_rules_read_the_presets():
     corrected = get_engine("naming.corrected_shots").params
     assert corrected["weights"].default.split(",") == list(N.PRESETS)
     assert corrected["validation_runs"].default == N.VALIDATION_RUNS
-    assert NAMING_THRESHOLDS == N.RUN61_NAMING and RULES["corrected"] == N.CORRECTED_RULE
+    assert inspect.signature(setup).parameters["thresholds"].default == N.RUN61_NAMING
+    assert RULES["corrected"] == N.CORRECTED_RULE
 
 
 def test_the_corrected_one_shot_candidates_are_the_published_16():

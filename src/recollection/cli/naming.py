@@ -314,7 +314,8 @@ def reproduce(
     """Run each published naming experiment (naming spec §7) and print our figure beside the paper's."""
     from rich.table import Table
 
-    from ..naming.reproduce import DataRoot, Reproduction, as_dicts, counts
+    from ..naming.presets import DataRoot
+    from ..naming.reproduce import Reproduction, as_dicts, counts
 
     check_writable_dir(out_dir)
     shared = DataRoot.find(data)

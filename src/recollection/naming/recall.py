@@ -27,8 +27,6 @@ from .experiments import sample_shots
 from .neurons import NameNeurons
 from .presets import RULES, RUN61_NAMING, oneshot_rule
 
-NAMING_THRESHOLDS = RUN61_NAMING
-
 
 @dataclass
 class RecallSetup:
@@ -56,7 +54,7 @@ def mean_dogs(folder: str | os.PathLike, encoder: DoGEncoder) -> tuple[np.ndarra
 
 
 def setup(train: str | os.PathLike, test: str | os.PathLike, weights: str | os.PathLike,
-          thresholds: Thresholds = NAMING_THRESHOLDS, cache: str | os.PathLike | None = None) -> RecallSetup:
+          thresholds: Thresholds = RUN61_NAMING, cache: str | os.PathLike | None = None) -> RecallSetup:
     network = SpikingNetwork(load_weights(weights))
     encoder = DoGEncoder()
     train_set = folder_features(train, network, thresholds, encoder, cache_dir=cache)

@@ -19,13 +19,12 @@ from ..snn.network import Thresholds
 from . import protocols as P
 from .experiments import first_shots, sample_shots, summary
 from .presets import (CORRECTED_FOLDS, CORRECTED_RULE, CORRECTED_THRESHOLDS, FEW_SHOT_N, ONESHOT_NOVELTY,
-                      ONESHOT_SVM_WEIGHTS, PRESETS, RUN61_NAMING, SVM_THRESHOLDS,
+                      ONESHOT_SVM_WEIGHTS, PRESETS, SVM_THRESHOLDS,
                       UPSTREAM_NAMING, UPSTREAM_NOVELTIES, VALIDATION_RUNS, DataRoot)
 from .sources import FeatureBank
 
-__all__ = ["Reproduction", "Row", "SharedData", "as_dicts", "RUN61_NAMING", "UPSTREAM_NAMING"]
+__all__ = ["Reproduction", "Row", "as_dicts", "counts"]
 
-SharedData = DataRoot  # the name this module used to give the data root
 PAPER_FEW_SHOT = {1.0: {5: 0.735, 10: 0.826, 20: 0.871, 50: 0.904, 100: 0.927, 200: 0.957},
                   10.0: {5: 0.902, 10: 0.947, 20: 0.955, 50: 0.848, 200: 0.662}}
 PARTS = {"TrainingSet": "train", "TestingSet": "test"}

@@ -225,6 +225,8 @@ def load(weights: str | os.PathLike = DEFAULT_WEIGHTS, train: str | os.PathLike 
     folder = Path(train) if train is not None else Path(root or ".") / CALTECH / "TrainingSet"
     weights_dir = resolve_weights(weights, root)
     chosen = make_thresholds(thresholds) if thresholds is not None else naming_preset(weights_dir).naming
+    if chosen is None:  # naming_preset falls back to run61's, which has thresholds
+        raise OptionError(f"no naming thresholds for {weights_dir}: pass thresholds=(conv1, conv2)")
     params = rule_params(rule, weights_dir)
     network = SpikingNetwork(load_weights(weights_dir))
     encoder = DoGEncoder()

@@ -29,10 +29,10 @@ class Cell:
 
 
 def new_figure(width: float, height: float, ncols: int = 1, **subplot_kw):
-    """A figure and its axes, without pyplot."""
-    from matplotlib.figure import Figure
+    """A figure and its axes, without pyplot (a Figure that Jupyter shows even when pyplot was never imported)."""
+    from .plotting import PlotFigure
 
-    fig = Figure(figsize=(width, height))
+    fig = PlotFigure(figsize=(width, height))
     axes = fig.subplots(1, ncols, **subplot_kw)
     return fig, axes
 

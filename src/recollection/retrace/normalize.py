@@ -1,7 +1,8 @@
 """Normalisations applied after each backward step, and the views of the final map.
 
-"Local" statistics are per sample over the features of a dense map, and per sample and
-channel over H×W of a conv map; "global" ones are per sample over the whole tensor.
+"Local" statistics are per sample over the features of a dense map (or of a 1×1 conv map),
+and per sample and channel over H×W of a conv map; "global" ones are per sample over the
+whole tensor.
 Every image of a batch is normalised on its own, as if it had been run alone.
 """
 
@@ -23,7 +24,7 @@ def _groups(x: Tensor, local: bool) -> tuple[Tensor, Tensor]:
     n = x.shape[0]
     per_sample = x.reshape(n, -1)
     scale = per_sample.abs().amax(dim=1, keepdim=True)
-    if local and x.dim() == 4:
+    if local and x.dim() == 4 and x.shape[2] * x.shape[3] > 1:  # a 1×1 map (ResNet's pooled map) is a vector
         return x.reshape(n * x.shape[1], -1), scale.repeat_interleave(x.shape[1], dim=0)
     return per_sample, scale
 

@@ -6,6 +6,7 @@ first) and returns a tensor shaped like the layer's input. Biases are ignored.
 
 from __future__ import annotations
 
+import weakref
 from typing import Sequence
 
 import torch
@@ -57,22 +58,27 @@ def linear_backward(y: Tensor, weight: Tensor, input_shape: Sequence[int]) -> Te
     return (y @ weight).reshape(input_shape)
 
 
+_PHASE_WEIGHTS: dict[int, tuple] = {}  # id(weight) -> (key, phase weights, T); dropped with the weight
+
+
 def phase_weight(conv: nn.Conv2d) -> tuple[Tensor, int]:
     """Weights (C_in·s², C_out, T, T), T = ceil(k / s), for the phase form of a transposed conv.
 
     Output channel c·s² + r·s + r' holds the flipped taps W[:, c, s·t + r, s·t' + r'] that
-    land on output phase (r, r'). Cached on the module until its weight changes.
+    land on output phase (r, r'). Cached (beside the model, never on it) until the weight changes.
     """
     weight, stride = conv.weight, conv.stride[0]
-    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
-    cached = getattr(conv, "_phase_weight", None)
+    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype, stride)
+    cached = _PHASE_WEIGHTS.get(id(weight))
     if cached is None or cached[0] != key:
         o, ci, k, _ = weight.shape
         t = -(-k // stride)
         padded = F.pad(weight.detach(), (0, stride * t - k, 0, stride * t - k))
         phases = padded.view(o, ci, t, stride, t, stride).permute(1, 3, 5, 0, 2, 4)
         cached = (key, phases.flip(4, 5).reshape(ci * stride * stride, o, t, t).contiguous(), t)
-        object.__setattr__(conv, "_phase_weight", cached)
+        if id(weight) not in _PHASE_WEIGHTS:
+            weakref.finalize(weight, _PHASE_WEIGHTS.pop, id(weight), None)
+        _PHASE_WEIGHTS[id(weight)] = cached
     return cached[1], cached[2]
 
 
@@ -117,6 +123,24 @@ def unpool_switches(y: Tensor, switches: Tensor, input_shape: Sequence[int]) -> 
     n, c = y.shape[:2]
     out = y.new_zeros(n, c, input_shape[-2] * input_shape[-1])
     out.scatter_add_(2, switches.flatten(2), y.flatten(2))
+    return out.view(n, c, input_shape[-2], input_shape[-1])
+
+
+def unpool_overwrite(y: Tensor, switches: Tensor, input_shape: Sequence[int]) -> Tensor:
+    """``MaxUnpool2d`` (the research notebook's unpool): each value written at its switch; where
+    overlapping windows chose the same position, the last window in row-major order wins.
+
+    Not the adjoint of max pooling (overwritten values are lost). Computed as "which window
+    wrote last" (a scatter-max of window numbers), so it is deterministic on every device.
+    """
+    n, c = y.shape[:2]
+    hw = input_shape[-2] * input_shape[-1]
+    index = switches.flatten(2)
+    windows = torch.arange(index.shape[-1], device=y.device).expand_as(index)
+    last = torch.full((n, c, hw), -1, dtype=torch.long, device=y.device)
+    last.scatter_reduce_(2, index, windows, reduce="amax")
+    written = last >= 0
+    out = y.flatten(2).gather(2, last.clamp_min(0)) * written
     return out.view(n, c, input_shape[-2], input_shape[-1])
 
 
@@ -174,4 +198,23 @@ def adaptive_avgpool_backward(y: Tensor, input_shape: Sequence[int]) -> Tensor:
     return torch.ops.aten._adaptive_avg_pool2d_backward(y.contiguous(), y.new_empty(tuple(input_shape)))
 
 
-UNPOOL_MODES = ("switches", "upsample", "random", "distribute")
+def avgpool_backward(y: Tensor, pool, input_shape: Sequence[int]) -> Tensor:
+    """The adjoint of a fixed-window average pool (each value spread evenly over its window)."""
+    k = _pair(pool.kernel_size)
+    s = _pair(pool.stride or pool.kernel_size)
+    return torch.ops.aten.avg_pool2d_backward(y.contiguous(), y.new_empty(tuple(input_shape)), list(k), list(s),
+                                              list(_pair(pool.padding)), pool.ceil_mode, pool.count_include_pad,
+                                              pool.divisor_override)
+
+
+def batchnorm_backward(y: Tensor, scale: Tensor) -> Tensor:
+    """BatchNorm in evaluation mode is x·(γ/σ) + const per channel: its adjoint scales by γ/σ."""
+    return y * scale.view(1, -1, *([1] * (y.dim() - 2)))
+
+
+def sum_to(y: Tensor, shape: Sequence[int]) -> Tensor:
+    """The adjoint of broadcasting: sum over the dimensions an operand was broadcast along."""
+    return y if tuple(y.shape) == tuple(shape) else y.sum_to_size(tuple(shape))
+
+
+UNPOOL_MODES = ("switches", "switches-overwrite", "upsample", "random", "distribute")

@@ -16,6 +16,9 @@ class ModelName(str, Enum):
     digits = "digits"
     alexnet = "alexnet"
     alexnet_convpool = "alexnet-convpool"
+    vgg16 = "vgg16"
+    vgg16_bn = "vgg16_bn"
+    resnet18 = "resnet18"
 
 
 class Norm(str, Enum):
@@ -32,6 +35,7 @@ class Norm(str, Enum):
 
 class Unpool(str, Enum):
     switches = "switches"
+    switches_overwrite = "switches-overwrite"
     upsample = "upsample"
     random = "random"
     distribute = "distribute"
@@ -61,7 +65,8 @@ NORM_HELP = (
 )
 UNPOOL_HELP = (
     "How max pools are undone. switches: each value goes back to the argmax position the forward "
-    "pass recorded (overlapping windows add up); upsample: nearest-neighbour ×2; random: each value "
+    "pass recorded (overlapping windows add up: the exact adjoint, as Captum); switches-overwrite: the same, "
+    "but where windows overlap the last write wins (the research notebook's MaxUnpool2d); upsample: nearest-neighbour ×2; random: each value "
     "to a random position of its window (seeded); distribute: each value copied to its whole window."
 )
 VIEW_HELP = (
@@ -79,7 +84,8 @@ def reconstruct(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for <stem>.original.png, "
                                            "<stem>.recalled.png, <stem>.npy (raw C×H×W float32) and <stem>.json.")] = Path("recollections"),
     model: Annotated[ModelName, typer.Option(help="digits: the embedded offline model; alexnet: torchvision's "
-                                             "ImageNet AlexNet; alexnet-convpool: max pools replaced by strided convs.")] = ModelName.digits,
+                                             "ImageNet AlexNet; alexnet-convpool: max pools replaced by strided convs; "
+                                             "vgg16, vgg16_bn, resnet18: torchvision's ImageNet models.")] = ModelName.digits,
     weights: Annotated[Optional[Path], typer.Option(help="Weights file (else the torch hub cache, else a download).")] = None,
     random_init: Annotated[bool, typer.Option("--random-init", help="Use random weights (control).")] = False,
     source: Annotated[str, typer.Option(help=SOURCE_HELP)] = "class",
@@ -181,7 +187,12 @@ def layers(
     info = load_model(model.value, random_init=True)
     trace = record(info.model, torch.zeros(1, info.channels, info.size, info.size))
     for tap in trace.taps:
-        out.print(f"{tap.number:>3}  {tap.name:<10} {'×'.join(map(str, tap.shape))}")
+        step = trace.steps[tap.layer]
+        out.print(f"{tap.number:>3}  {tap.name:<24} {'×'.join(map(str, tap.shape)):<14} {step.label} at {step.name}",
+                  highlight=False, soft_wrap=True)
+    out.print("\nlayer:N starts from the output map of layer N, counted back from the logits (0): every conv, "
+              "linear, pool, residual join (+) and concatenation the forward pass records, taken after the "
+              "BatchNorm and ReLU that directly follow it.", highlight=False)
 
 
 @app.command()

@@ -17,7 +17,8 @@ from ..errors import OptionError, WeightsError
 from .alexnet import AlexNet, convpool_from
 from .digits import DigitsNet
 
-MODELS = ("digits", "alexnet", "alexnet-convpool")
+MODELS = ("digits", "alexnet", "alexnet-convpool", "vgg16", "vgg16_bn", "resnet18")
+TORCHVISION_MODELS = ("vgg16", "vgg16_bn", "resnet18")  # built here with torchvision's layout and weight files
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DIGITS_MEAN = (0.2,)
@@ -116,6 +117,36 @@ def _load_alexnet(weights, random_init: bool, download_ok: bool, convpool: bool)
     return LoadedModel(name, model.eval(), imagenet_classes(), 224, IMAGENET_MEAN, IMAGENET_STD, source)
 
 
+def imagenet_weights_url(name: str) -> str:
+    """The torchvision file of a model's ImageNet weights (found in the torch hub cache, or downloaded)."""
+    from . import weights as W
+
+    return {"alexnet": W.ALEXNET_URL, "alexnet-convpool": W.ALEXNET_URL, "vgg16": W.VGG16_URL,
+            "vgg16_bn": W.VGG16_BN_URL, "resnet18": W.RESNET18_URL}[name]
+
+
+def build_imagenet(name: str) -> nn.Module:
+    """A torchvision-layout model with torchvision's random initialisation."""
+    from .resnet import resnet18
+    from .vgg import vgg16, vgg16_bn
+
+    return {"vgg16": vgg16, "vgg16_bn": vgg16_bn, "resnet18": resnet18}[name]()
+
+
+def _load_torchvision_layout(name: str, weights, random_init: bool, download_ok: bool) -> LoadedModel:
+    from .classes import imagenet_classes
+    from .weights import load_into, load_state_dict, resolve_weights
+
+    torch.manual_seed(0)
+    model = build_imagenet(name)
+    source = "random initialisation (seed 0)"
+    if not random_init:
+        path = resolve_weights(imagenet_weights_url(name), weights, download_ok=download_ok, offline_hint=OFFLINE_HINT)
+        load_into(model, load_state_dict(path), str(path))
+        source = str(path)
+    return LoadedModel(name, model.eval(), imagenet_classes(), 224, IMAGENET_MEAN, IMAGENET_STD, source)
+
+
 def load_model(name: str, weights: str | os.PathLike | None = None, *, random_init: bool = False,
                download_ok: bool = True) -> LoadedModel:
     """Build a named model and load its weights (``random_init`` gives the random-weights control)."""
@@ -123,4 +154,6 @@ def load_model(name: str, weights: str | os.PathLike | None = None, *, random_in
         return _load_digits(weights, random_init)
     if name in ("alexnet", "alexnet-convpool"):
         return _load_alexnet(weights, random_init, download_ok, convpool=name == "alexnet-convpool")
+    if name in TORCHVISION_MODELS:
+        return _load_torchvision_layout(name, weights, random_init, download_ok)
     raise OptionError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")

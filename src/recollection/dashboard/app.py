@@ -154,10 +154,11 @@ class Dashboard:
     def pretrained_available(self, model: str) -> bool:
         if model == "digits":
             return True
-        from ..cnn.weights import ALEXNET_URL, resolve_weights
+        from ..cnn.models import imagenet_weights_url
+        from ..cnn.weights import resolve_weights
 
         try:
-            resolve_weights(ALEXNET_URL, None, download_ok=False)
+            resolve_weights(imagenet_weights_url(model), None, download_ok=False)
             return True
         except RecollectionError:
             return False

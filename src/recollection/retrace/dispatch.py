@@ -39,8 +39,11 @@ class _Recorder(TorchFunctionMode):
         if isinstance(value, Tensor):
             index = self.ids.get(id(value))
             return value if index is None else Ref(index)
-        if type(value) in (list, tuple):
-            return type(value)(self.ref(v) for v in value)
+        if isinstance(value, list):
+            return [self.ref(v) for v in value]
+        if isinstance(value, tuple) and not isinstance(value, torch.Size):
+            items = [self.ref(v) for v in value]
+            return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
         if isinstance(value, dict):
             return {k: self.ref(v) for k, v in value.items()}
         return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Sequence, Union
 
@@ -145,9 +146,10 @@ class Recollector:
     def _model_on_device(self) -> nn.Module:
         """The caller's model if it is on ``device``, else a copy there (kept while its parameters stay)."""
         model = self.model
+        first = next(itertools.chain(model.parameters(), model.buffers()), None)
+        if first is None or _same_device(first.device, self.device):
+            return model  # (a model spread over devices fails in its first op, with a one-line ModelError)
         tensors = list(model.parameters()) + list(model.buffers())
-        if not tensors or all(_same_device(t.device, self.device) for t in tensors):
-            return model
         key = tuple((id(t), t.data_ptr(), t._version) for t in tensors)
         if self._copy is None or self._copy[0] != key:
             self._copy = (key, copy.deepcopy(model).to(self.device))

@@ -114,8 +114,11 @@ def _refs(value: Any):
 def resolve(value: Any, env: list, inputs: Tensor) -> Any:
     if isinstance(value, Ref):
         return inputs if value.index == INPUT else env[value.index]
-    if type(value) in (list, tuple):
-        return type(value)(resolve(v, env, inputs) for v in value)
+    if isinstance(value, list):  # fx hands immutable_list
+        return [resolve(v, env, inputs) for v in value]
+    if isinstance(value, tuple) and not isinstance(value, torch.Size):
+        items = [resolve(v, env, inputs) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     if isinstance(value, dict):
         return {k: resolve(v, env, inputs) for k, v in value.items()}
     if isinstance(value, slice):

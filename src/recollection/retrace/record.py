@@ -87,14 +87,14 @@ class Trace:
 @contextmanager
 def evaluation(model: nn.Module) -> Iterator[None]:
     """Every module in evaluation mode for the duration, then each back to its own flag."""
-    modes = [(m, m.training) for m in model.modules()]
+    training = [m for m in model.modules() if m.training]
     try:
-        for m, _ in modes:
+        for m in training:
             m.training = False
         yield
     finally:
-        for m, training in modes:
-            m.training = training
+        for m in training:
+            m.training = True
 
 
 def fingerprint(model: nn.Module) -> tuple:

@@ -58,28 +58,62 @@ def linear_backward(y: Tensor, weight: Tensor, input_shape: Sequence[int]) -> Te
     return (y @ weight).reshape(input_shape)
 
 
-_PHASE_WEIGHTS: dict[int, tuple] = {}  # id(weight) -> (key, phase weights, T); dropped with the weight
+_DERIVED: dict[tuple[int, str], tuple] = {}  # (id(weight), form) -> (key, derived weights); dropped with the weight
+
+
+def _derived(weight: Tensor, form: str, make) -> Tensor:
+    """``make(weight)``, cached beside the model (never on it) until the weight changes."""
+    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+    slot = (id(weight), form)
+    cached = _DERIVED.get(slot)
+    if cached is None or cached[0] != key:
+        if slot not in _DERIVED:
+            weakref.finalize(weight, _DERIVED.pop, slot, None)
+        cached = (key, make(weight.detach()))
+        _DERIVED[slot] = cached
+    return cached[1]
 
 
 def phase_weight(conv: nn.Conv2d) -> tuple[Tensor, int]:
     """Weights (C_in·s², C_out, T, T), T = ceil(k / s), for the phase form of a transposed conv.
 
     Output channel c·s² + r·s + r' holds the flipped taps W[:, c, s·t + r, s·t' + r'] that
-    land on output phase (r, r'). Cached (beside the model, never on it) until the weight changes.
+    land on output phase (r, r').
     """
-    weight, stride = conv.weight, conv.stride[0]
-    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype, stride)
-    cached = _PHASE_WEIGHTS.get(id(weight))
-    if cached is None or cached[0] != key:
-        o, ci, k, _ = weight.shape
-        t = -(-k // stride)
-        padded = F.pad(weight.detach(), (0, stride * t - k, 0, stride * t - k))
+    stride, k = conv.stride[0], conv.weight.shape[-1]
+    t = -(-k // stride)
+
+    def make(weight: Tensor) -> Tensor:
+        o, ci = weight.shape[:2]
+        padded = F.pad(weight, (0, stride * t - k, 0, stride * t - k))
         phases = padded.view(o, ci, t, stride, t, stride).permute(1, 3, 5, 0, 2, 4)
-        cached = (key, phases.flip(4, 5).reshape(ci * stride * stride, o, t, t).contiguous(), t)
-        if id(weight) not in _PHASE_WEIGHTS:
-            weakref.finalize(weight, _PHASE_WEIGHTS.pop, id(weight), None)
-        _PHASE_WEIGHTS[id(weight)] = cached
-    return cached[1], cached[2]
+        return phases.flip(4, 5).reshape(ci * stride * stride, o, t, t).contiguous()
+
+    return _derived(conv.weight, f"phase{stride}", make), t
+
+
+def flipped_weight(conv: nn.Conv2d) -> Tensor:
+    """Weights (C_in, C_out/g, kh, kw), flipped: a stride-1 transposed conv is a conv with them."""
+    g = conv.groups
+
+    def make(weight: Tensor) -> Tensor:
+        o, ci, kh, kw = weight.shape
+        grouped = weight.view(g, o // g, ci, kh, kw).transpose(1, 2)
+        return grouped.reshape(g * ci, o // g, kh, kw).flip(2, 3).contiguous()
+
+    return _derived(conv.weight, "flipped", make)
+
+
+def _uses_direct_form(conv, padding: tuple[int, int]) -> bool:
+    """Stride-1 convs: CPU conv_transpose2d takes a slow path there, conv2d does not."""
+    return tuple(conv.stride) == (1, 1) and all(
+        d * (k - 1) - p >= 0 for k, p, d in zip(conv.weight.shape[-2:], padding, conv.dilation))
+
+
+def conv_backward_direct(y: Tensor, conv, padding: tuple[int, int]) -> Tensor:
+    """A stride-1 transposed conv as the conv with flipped, transposed weights and the padding it leaves."""
+    pad = tuple(d * (k - 1) - p for k, p, d in zip(conv.weight.shape[-2:], padding, conv.dilation))
+    return F.conv2d(y, flipped_weight(conv), padding=pad, dilation=conv.dilation, groups=conv.groups)
 
 
 def _uses_phase_form(conv: nn.Conv2d) -> bool:
@@ -102,6 +136,8 @@ def conv_backward(y: Tensor, conv: nn.Conv2d, input_shape: Sequence[int]) -> Ten
     if conv.padding_mode != "zeros":
         raise ModelError(f"conv padding_mode={conv.padding_mode!r} is not supported; only 'zeros'")
     padding = conv_padding(conv)
+    if _uses_direct_form(conv, padding):
+        return conv_backward_direct(y, conv, padding)
     if _uses_phase_form(conv):
         return conv_backward_phase(y, conv, padding, input_shape[-2:])
     in_hw = input_shape[-2:]

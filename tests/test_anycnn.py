@@ -305,6 +305,29 @@ def test_an_op_without_a_rule_is_refused_in_one_line_naming_it_and_where():
         Recollector(model)(torch.zeros(2, 1, 8, 8))
 
 
+class Chunky(nn.Module):
+    """A path through an op without a rule that returns several tensors (``chunk``), next to a fine path."""
+
+    def __init__(self, branch: bool) -> None:
+        super().__init__()
+        self.branch = branch
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc, self.fc2 = nn.Linear(2 * 6 * 6, 3), nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        h = F.relu(self.conv(x))
+        if self.branch and h.shape[-1] > 2:  # fx cannot trace this: the dispatch recorder takes over
+            h = h + 0
+        a, _ = h.chunk(2, dim=1)
+        return self.fc(a.flatten(1)) + self.fc2(h.flatten(1))
+
+
+@pytest.mark.parametrize("branch", [False, True])
+def test_a_path_through_an_op_without_a_rule_is_refused_even_beside_a_good_one(branch):
+    with pytest.raises(ModelError, match="chunk"):
+        Recollector(Chunky(branch))(torch.randn(2, 1, 8, 8))
+
+
 def test_a_branch_on_the_data_is_refused():
     with pytest.raises(ModelError, match="reads values of the input in Python"):
         Recollector(Branchy())(torch.randn(2, 1, 8, 8))

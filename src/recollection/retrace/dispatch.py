@@ -55,12 +55,13 @@ class _Recorder(TorchFunctionMode):
         return path if self.counts[path] == 1 else f"{path}#{self.counts[path]}"
 
     def add(self, node: Node, output: Any) -> None:
-        if not isinstance(output, Tensor):
-            if node.kind == "unsupported":
-                return  # not a tensor: nothing downstream can depend on it through torch
+        tensors = [output] if isinstance(output, Tensor) else [
+            t for t in (output if isinstance(output, (list, tuple)) else ()) if isinstance(t, Tensor)]
+        if node.kind != "unsupported" and not isinstance(output, Tensor):
             raise ops.refuse(ops.label(node.target), node.where, f"it returns a {type(output).__name__}")
-        self.ids[id(output)] = len(self.nodes)
-        self.alive.append(output)
+        for t in tensors:  # (the parts an unsupported op returns depend on the input too)
+            self.ids[id(t)] = len(self.nodes)
+            self.alive.append(t)
         self.nodes.append(node)
 
     # -- functions and methods

@@ -127,11 +127,18 @@ def resolve(value: Any, env: list, inputs: Tensor) -> Any:
 
 
 # ---------------------------------------------------------------------------- building from torch.fx
-def from_fx(model: nn.Module) -> Graph:
-    """Read the model's forward pass with ``torch.fx`` (raises whatever fx raises when it cannot)."""
+def trace_fx(model: nn.Module):
+    """The model's forward pass as a ``torch.fx`` graph (raises whatever fx raises when it cannot)."""
     import torch.fx
 
-    fx_graph = torch.fx.Tracer().trace(model)
+    return torch.fx.Tracer().trace(model)
+
+
+def from_fx(model: nn.Module, fx_graph=None) -> Graph:
+    """Read the model's forward pass from its fx graph: one node per call; refuse ops without a rule."""
+    import torch.fx
+
+    fx_graph = trace_fx(model) if fx_graph is None else fx_graph
     index: dict[str, int] = {}
     nodes: list[Node] = []
     data: set[int] = {INPUT}

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..errors import ModelError
 from . import ops
 from .dispatch import record_dispatch
-from .graph import INPUT, Graph, execute, from_fx
+from .graph import INPUT, Graph, execute, from_fx, trace_fx
 from .layers import Layout, layout
 
 REPLAY_TOLERANCE = 1e-4  # of the largest |output|: the recorded pass runs the model's own ops
@@ -122,15 +122,12 @@ def _entry(model: nn.Module) -> _Entry:
     if entry is not None and entry.fingerprint == key:
         return entry
     try:
-        import torch.fx
-
-        torch.fx.Tracer().trace(model)
-        traceable = True
+        fx_graph = trace_fx(model)
     except ModelError:
         raise
     except Exception:  # fx raises many kinds (TraceError, TypeError, ...) on control flow it cannot follow
-        traceable = False
-    graph = from_fx(model) if traceable else None
+        fx_graph = None
+    graph = from_fx(model, fx_graph) if fx_graph is not None else None
     entry = _Entry(key, graph, layout(graph) if graph is not None else None)
     with _LOCK:
         _CACHE[model] = entry

@@ -39,7 +39,7 @@ def _fits_output_padding(op: Sequence[int], stride, dilation) -> bool:
 def _fit(x: Tensor, hw: Sequence[int]) -> Tensor:
     """Crop or zero-pad the bottom/right edge to ``hw`` (ceil-mode pools overhang the input)."""
     dh, dw = hw[0] - x.shape[-2], hw[1] - x.shape[-1]
-    return F.pad(x, (0, dw, 0, dh))
+    return x if dh == dw == 0 else F.pad(x, (0, dw, 0, dh))
 
 
 def conv_padding(conv: nn.Conv2d) -> tuple[int, int]:

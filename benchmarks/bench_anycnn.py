@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from bench_retrace import Contention, Timer, environment, fmt_s, rel_diff  # noqa: E402
 from recollection.cnn.alexnet import AlexNet  # noqa: E402
-from recollection.cnn.models import build_imagenet  # noqa: E402
+from recollection.cnn.loaders import build_imagenet  # noqa: E402
 from recollection.retrace.engine import Recollector  # noqa: E402
 
 FAVOURITE = dict(normalize="rescale_std", positivise=True, positivise_conv=True)

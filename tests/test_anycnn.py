@@ -453,7 +453,7 @@ def test_bad_targets_are_option_errors(twins, source, target, message):
 
 @pytest.mark.parametrize("name", ["vgg16_bn", "resnet18"])
 def test_torchvision_models_with_random_weights_equal_captum(name):
-    from recollection.cnn.models import build_imagenet
+    from recollection.cnn.loaders import build_imagenet
 
     torch.manual_seed(7)
     model = _busy_batchnorm(build_imagenet(name)).eval()

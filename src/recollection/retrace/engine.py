@@ -6,41 +6,19 @@ import copy
 import dataclasses
 import functools
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import OptionError
 from . import backward as B
 from . import steps as S
-from .normalize import NORMALIZATIONS, VIEWS, normalize, view, winner_take_all
+from .normalize import VIEWS, normalize, view, winner_take_all
 from .ops import WEIGHTED
+from .options import RetraceOptions
 from .record import INPUT, Trace, record
 from .sources import Source, build_source
-
-
-@dataclass(frozen=True)
-class RetraceOptions:
-    """How the backward pass treats each step (the spec's §2 options)."""
-
-    normalize: str | None = "rescale_std"
-    positivise: bool = True  # rectify after dense (linear) steps
-    positivise_conv: bool = True  # rectify after conv and unpool steps
-    rectify_input: bool = True  # ... including the last step, the reconstructed input itself
-    wta: bool = False  # winner-take-all across channels before each transposed conv
-    unpool: str = "switches"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.normalize is not None and self.normalize not in NORMALIZATIONS:
-            raise OptionError(f"unknown normalisation {self.normalize!r}; choose from none, {', '.join(NORMALIZATIONS)}")
-        if self.unpool not in S.UNPOOL_MODES:
-            raise OptionError(f"unknown unpool mode {self.unpool!r}; choose from {', '.join(S.UNPOOL_MODES)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -76,16 +54,38 @@ class Recollector:
     >>> result.image.shape == images.shape
     True
 
-    Any ``nn.Module`` whose forward pass is made of ops with a backward rule (conv, linear,
-    pools, BatchNorm, ReLU, dropout, reshapes, ``+``, ``cat``; see ``retrace/ops.py``) works,
-    functional calls and reused modules included; anything else is refused with one line.
-    The model is not changed: it runs in evaluation mode for the call only, and a model that
-    is not on ``device`` is copied there (once, and again when its parameters change).
+    Args:
+        model: any CNN (``nn.Module``) whose forward pass is made of ops with a backward rule — conv,
+            linear, max/average pools, BatchNorm, ReLU, dropout, flatten/view, ``+``, ``cat`` (see
+            ``retrace/ops.py``) — however ``forward()`` calls them (``F.relu``, a module used twice);
+            anything else is refused with one line. The model is not changed: it runs in evaluation
+            mode for the call only, and a model that is not on ``device`` is copied there (once, and
+            again when its parameters change).
+        classes: class names, so that sources can name a class (``"class:tabby cat"``).
+        device: where the forward and backward passes run (``"cpu"``, ``"cuda"``, ...).
+        normalize: the normalisation after every backward step: ``"rescale_std"``, ``"std"``,
+            ``"std_global"``, ``"rescale_std_local"``, ``"minmax"``, ``"minmax_local"``,
+            ``"minmax_rescale"``, ``"minmax_01_05_rescale"``, or ``"none"`` / None for none.
+        positivise: rectify where linear steps ask for it (see backward.py: at forward ReLUs).
+        positivise_conv: rectify where conv and pool steps ask for it.
+        rectify_input: rectify the reconstructed input too; with ``normalize="none"`` and False, the
+            result equals Captum's ``Deconvolution``.
+        wta: winner-take-all across channels before each transposed conv.
+        unpool: how max pools are undone: ``"switches"`` (the recorded argmax positions, overlaps add),
+            ``"switches-overwrite"`` (the same, last write wins: MaxUnpool2d), ``"upsample"``,
+            ``"random"`` (seeded) or ``"distribute"``.
+        seed: seed for everything random (``random-class``, ``random:N``, random unpooling).
+
+    The options are declared, with their help, in :class:`~recollection.retrace.options.RetraceOptions`;
+    they are checked there (an unknown value raises :class:`~recollection.errors.OptionError`).
     """
 
     def __init__(self, model: nn.Module, *, classes: Sequence[str] | None = None,
-                 device: str | torch.device = "cpu", **options) -> None:
-        self.options = RetraceOptions(**options)
+                 device: str | torch.device = "cpu", normalize: str | None = "rescale_std",
+                 positivise: bool = True, positivise_conv: bool = True, rectify_input: bool = True,
+                 wta: bool = False, unpool: str = "switches", seed: int = 0) -> None:
+        self.options = RetraceOptions(normalize=normalize, positivise=positivise, positivise_conv=positivise_conv,
+                                      rectify_input=rectify_input, wta=wta, unpool=unpool, seed=seed)
         self.device = torch.device(device)
         self.model = model
         self.classes = classes

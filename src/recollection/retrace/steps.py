@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .options import UNPOOL_CHOICES
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -253,4 +254,4 @@ def sum_to(y: Tensor, shape: Sequence[int]) -> Tensor:
     return y if tuple(y.shape) == tuple(shape) else y.sum_to_size(tuple(shape))
 
 
-UNPOOL_MODES = ("switches", "switches-overwrite", "upsample", "random", "distribute")
+UNPOOL_MODES = tuple(UNPOOL_CHOICES)  # declared, with their help, in options.py

@@ -77,6 +77,10 @@ class Graph:
                         self.aliased.add(ref.index)
         last[self.output] = len(self.nodes)
         self.last_use = last
+        self.frees = [[] for _ in self.nodes]  # per node, the values no later node reads
+        for j, i in enumerate(last):
+            if i < len(self.nodes) and i != j:
+                self.frees[i].append(j)
 
     def _ancestors(self) -> set[int]:
         needed, todo = set(), [self.output]
@@ -276,9 +280,8 @@ def execute(graph: Graph, model: nn.Module, inputs: Tensor, keep: Callable[[int]
         result = ops.run(node.kind, node.target, args, kwargs, node.where, mask=node.mask, may_reuse=reuse)
         env[i] = result.output
         ran[i], input_shapes[i], output_shapes[i] = result, shapes, result.output.shape
-        for ref in _refs((node.args, node.kwargs)):  # free what no later node reads
-            j = ref.index
-            if j != INPUT and graph.last_use[j] == i and not keep(j):
+        for j in graph.frees[i]:  # free what no later node reads
+            if not keep(j):
                 env[j] = None
                 if j in ran:
                     ran[j].output = None  # type: ignore[assignment]

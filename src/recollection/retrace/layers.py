@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import ops
 from .graph import INPUT, Graph
 from .ops import TAPPED
 
@@ -22,6 +23,7 @@ class Layout:
     """What the steps of a graph are, independent of any input."""
 
     nodes: tuple[int, ...]  # the graph node of each step (the ops the output depends on, in forward order)
+    labels: tuple[str, ...]  # what each step calls: 'nn.Conv2d', 'F.relu', 'operator.add'
     inputs: tuple[tuple[int, ...], ...]  # per step, the steps (or INPUT) whose outputs feed it
     output: int  # the step whose output the model returns
     stages: tuple[tuple[str, int, int], ...]  # (name, step whose output is the map, the op itself), forward order
@@ -49,7 +51,7 @@ def layout(graph: Graph) -> Layout:
     stages = _stages(kinds, wheres, consumers, chain)
     if not stages or stages[-1][1] != output:  # the logits are always layer 0
         stages.append((wheres[output] if not chain else "output", output, output))
-    return Layout(nodes, inputs, output, tuple(stages))
+    return Layout(nodes, tuple(ops.label(graph.nodes[i].target) for i in nodes), inputs, output, tuple(stages))
 
 
 def _stages(kinds: list[str], wheres: list[str], consumers: list[list[int]], chain: bool) -> list[tuple[str, int, int]]:

@@ -22,7 +22,6 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from . import ops
 from .dispatch import record_dispatch
 from .graph import INPUT, Graph, execute, from_fx, trace_fx
 from .layers import Layout, layout
@@ -218,7 +217,7 @@ def _trace(inputs: Tensor, graph: Graph, lay: Layout, executed) -> Trace:
         shapes = executed.input_shapes[node_index]
         steps.append(Step(node.where, node.target if isinstance(node.target, nn.Module) else None, shapes[0],
                           ran.output, ran.switches, node.kind, lay.inputs[s], shapes, ran.spec,
-                          executed.output_shapes[node_index], ops.label(node.target)))
+                          executed.output_shapes[node_index], lay.labels[s]))
     steps[lay.output].output = executed.output
     taps = [Tap(n, name, end, op, tuple(steps[end].output_shape[1:]))
             for n, (name, end, op) in enumerate(reversed(lay.stages))]

@@ -118,9 +118,10 @@ def conv_backward_direct(y: Tensor, conv, padding: tuple[int, int]) -> Tensor:
 
 
 def _uses_phase_form(conv: nn.Conv2d) -> bool:
-    """Strided, square, ungrouped, undilated convs (AlexNet's conv1): CPU conv_transpose2d is slow there."""
+    """Strided, square, ungrouped, undilated convs whose kernel spans at least two strides (AlexNet's
+    conv1, ResNet's stem): the phase form wastes little there, and beats the alternatives on CPU."""
     s, k = conv.stride, conv.kernel_size
-    return s[0] == s[1] > 1 and k[0] == k[1] and conv.groups == 1 and conv.dilation == (1, 1)
+    return s[0] == s[1] > 1 and k[0] == k[1] >= 2 * s[0] and conv.groups == 1 and tuple(conv.dilation) == (1, 1)
 
 
 def conv_backward_phase(y: Tensor, conv: nn.Conv2d, padding: tuple[int, int], in_hw: Sequence[int]) -> Tensor:
@@ -132,23 +133,27 @@ def conv_backward_phase(y: Tensor, conv: nn.Conv2d, padding: tuple[int, int], in
     return _fit(z, in_hw).contiguous()
 
 
+MIN_DIRECT_CHANNELS = 16  # below this many result channels (the image's), conv2d is slow on CPU
+
+
 def conv_backward(y: Tensor, conv: nn.Conv2d, input_shape: Sequence[int]) -> Tensor:
-    """Transposed convolution with the forward weights, stride, padding, dilation and groups."""
+    """Transposed convolution with the forward weights, stride, padding, dilation and groups.
+
+    Three forms of the same operation, whichever is fastest on CPU for the geometry: a conv2d with
+    flipped weights (stride 1), the phase form (AlexNet's conv1, ResNet's stem), else autograd's own
+    input-gradient kernel (``convolution_backward``: the exact adjoint, sizes included).
+    """
     if conv.padding_mode != "zeros":
         raise ModelError(f"conv padding_mode={conv.padding_mode!r} is not supported; only 'zeros'")
     padding = conv_padding(conv)
-    if _uses_direct_form(conv, padding):
+    if _uses_direct_form(conv, padding) and conv.weight.shape[1] * conv.groups >= MIN_DIRECT_CHANNELS:
         return conv_backward_direct(y, conv, padding)
     if _uses_phase_form(conv):
         return conv_backward_phase(y, conv, padding, input_shape[-2:])
-    in_hw = input_shape[-2:]
-    op = output_padding(in_hw, y.shape[-2:], conv.kernel_size, conv.stride, padding, conv.dilation)
-    if _fits_output_padding(op, conv.stride, conv.dilation):
-        return F.conv_transpose2d(y, conv.weight, stride=conv.stride, padding=padding,
-                                  output_padding=op, groups=conv.groups, dilation=conv.dilation)
-    x = F.conv_transpose2d(y, conv.weight, stride=conv.stride, padding=padding,
-                           groups=conv.groups, dilation=conv.dilation)
-    return _fit(x, in_hw)
+    shape = (y.shape[0], *input_shape[1:])
+    return torch.ops.aten.convolution_backward(
+        y.contiguous(), y.new_empty(shape), conv.weight.detach(), None, list(conv.stride), list(padding),
+        list(conv.dilation), False, [0, 0], conv.groups, [True, False, False])[0]
 
 
 def unpool_switches(y: Tensor, switches: Tensor, input_shape: Sequence[int]) -> Tensor:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import app, err, out, user_errors
+from .common import seed_option
 
 data_app = typer.Typer(help="Fetch and prepare the data sets the experiments use.", no_args_is_help=True)
 fetch_app = typer.Typer(help="Download a data set and build the layout the experiments read.", no_args_is_help=True)
@@ -20,7 +21,7 @@ data_app.add_typer(fetch_app, name="fetch")
 def fetch_caltech101_cmd(
     dest: Annotated[Path, typer.Option("--dest", help="Folder for caltech-101.zip and the caltech_face_motor/ layout.",
                                        show_default=False)],
-    seed: Annotated[int, typer.Option(help="Seed of the random split.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the random split.")] = 0,
     archive: Annotated[Optional[Path], typer.Option(help="caltech-101.zip (or the 101_ObjectCategories.tar.gz inside it) "
                                                     "downloaded by hand from https://data.caltech.edu/records/mzrjq-6wc02.")] = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Never download: use --archive or an archive already in DEST.")] = False,

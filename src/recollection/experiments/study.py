@@ -101,7 +101,11 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> Study:
     path = Path(path)
     if not path.is_file():
         raise StudyError(f"{path}: no such experiment file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise StudyError(f"{path}: not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x}); "
+                         "save the study file as UTF-8") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

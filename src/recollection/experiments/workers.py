@@ -152,7 +152,7 @@ def connect_ray(address: str, workers: int | None):
         raise RecollectionError("Ray is not installed: pip install 'recollection[ray]' (or pip install ray)") from None
     if address not in ("local", "auto"):
         host, _, port = address.removeprefix("ray://").rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not port.isdecimal():
             raise RecollectionError(f"--ray {address!r}: expected local, auto, HOST:PORT or ray://HOST:PORT")
         try:
             socket.create_connection((host, int(port)), timeout=3).close()

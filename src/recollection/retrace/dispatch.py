@@ -9,7 +9,8 @@ for this batch only; ``record`` replays it and compares with the model's own out
 
 from __future__ import annotations
 
-from typing import Any
+from types import GetSetDescriptorType
+from typing import Any, Callable, Collection, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +33,7 @@ class _Recorder(TorchFunctionMode):
         self.root = root
         self.counts: dict[str, int] = {}
         self.inside = 0  # > 0 while inside a module recorded as one op
-        self.pending: list[tuple | None] = []
+        self.pending: list[tuple[str, Any, str] | None] = []  # per open module call: (kind, args, where) if recorded as one op
 
     # -- helpers
     def ref(self, value: Any) -> Any:
@@ -65,7 +66,8 @@ class _Recorder(TorchFunctionMode):
         self.nodes.append(node)
 
     # -- functions and methods
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Collection[type], args: Sequence[Any] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         if self.inside:
             return func(*args, **kwargs)
@@ -81,7 +83,7 @@ class _Recorder(TorchFunctionMode):
         target = name if name is not None else func
         if name in ops.SHAPE_METHODS:
             return func(*args, **kwargs)
-        op = name or getattr(func, "__name__", "op")
+        op: str = name if name is not None else getattr(func, "__name__", "op")
         where = self.where(op)
         if name in VALUE_READS:
             raise ops.refuse(ops.label(target), where, "forward() reads values of the input in Python (a branch "
@@ -97,7 +99,7 @@ class _Recorder(TorchFunctionMode):
         is_data = lambda v: isinstance(v, Ref)  # noqa: E731
         mask = ops.check_operands(kind, target, cargs, ckwargs, is_data, where)
         if kind in ops.SINGLE:
-            data = (cargs[0] if cargs else ckwargs["input"]).index
+            data = ops.data_input(cargs, ckwargs).index
             node = Node(kind, where, target, cargs, ckwargs, mask, (data,))
         else:
             values = ops.operands(kind, target, cargs, ckwargs)
@@ -106,8 +108,8 @@ class _Recorder(TorchFunctionMode):
         return output
 
     # -- modules
-    def pre_hook(self, name: str):
-        def hook(module: nn.Module, args: tuple) -> None:
+    def pre_hook(self, name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
             self.stack.append(name)
             if self.inside:
                 self.pending.append(None)
@@ -127,8 +129,8 @@ class _Recorder(TorchFunctionMode):
             self.inside += 1
         return hook
 
-    def post_hook(self):
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+    def post_hook(self) -> Callable[[nn.Module, tuple[Any, ...], Any], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             self.stack.pop()
             pending = self.pending.pop()
             if pending is None:
@@ -145,7 +147,7 @@ class _Recorder(TorchFunctionMode):
 def _attribute_name(func: Any) -> str | None:
     """'shape' for the getter of ``Tensor.shape`` (as a torch-function mode sees it)."""
     owner = getattr(func, "__self__", None)
-    if getattr(func, "__name__", None) == "__get__" and type(owner).__name__ == "getset_descriptor":
+    if getattr(func, "__name__", None) == "__get__" and isinstance(owner, GetSetDescriptorType):
         return owner.__name__
     return None
 

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import itertools
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +18,7 @@ from .normalize import VIEWS, normalize, view, winner_take_all
 from .ops import WEIGHTED
 from .options import RetraceOptions
 from .record import INPUT, Trace, record
-from .sources import Source, build_source
+from .sources import Source, Targets, build_source
 
 
 @dataclass
@@ -212,9 +212,6 @@ class Recollector:
         if mode == "random":
             return S.unpool_random(x, step.spec, shape, generator)
         return S.unpool_distribute(x, step.spec, shape)
-
-
-Targets = Union[int, str, Sequence[Union[int, str]], Tensor, None]
 
 
 def _parsed(source: Source | str) -> Source:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
 from . import ops
+
+if TYPE_CHECKING:
+    import torch.fx
 
 INPUT = -1  # the index standing for the model's input in Ref and in Step.inputs
 ALIASING = ("identity", "reshape", "dropout")  # ops whose result shares its input's memory
@@ -77,7 +80,7 @@ class Graph:
                         self.aliased.add(ref.index)
         last[self.output] = len(self.nodes)
         self.last_use = last
-        self.frees = [[] for _ in self.nodes]  # per node, the values no later node reads
+        self.frees: list[list[int]] = [[] for _ in self.nodes]  # per node, the values no later node reads
         for j, i in enumerate(last):
             if i < len(self.nodes) and i != j:
                 self.frees[i].append(j)
@@ -104,7 +107,7 @@ class Graph:
                 and self.last_use[index] == reader and not keep(index))
 
 
-def _refs(value: Any):
+def _refs(value: Any) -> Iterator[Ref]:
     if isinstance(value, Ref):
         yield value
     elif isinstance(value, (list, tuple)):
@@ -131,14 +134,14 @@ def resolve(value: Any, env: list, inputs: Tensor) -> Any:
 
 
 # ---------------------------------------------------------------------------- building from torch.fx
-def trace_fx(model: nn.Module):
+def trace_fx(model: nn.Module) -> torch.fx.Graph:
     """The model's forward pass as a ``torch.fx`` graph (raises whatever fx raises when it cannot)."""
     import torch.fx
 
     return torch.fx.Tracer().trace(model)
 
 
-def from_fx(model: nn.Module, fx_graph=None) -> Graph:
+def from_fx(model: nn.Module, fx_graph: torch.fx.Graph | None = None) -> Graph:
     """Read the model's forward pass from its fx graph: one node per call; refuse ops without a rule."""
     import torch.fx
 
@@ -152,8 +155,9 @@ def from_fx(model: nn.Module, fx_graph=None) -> Graph:
     for fx_node in fx_graph.nodes:
         where = _where(fx_node, root, counts)
         to_ref = lambda a: _to_ref(a, index)  # noqa: E731
-        args = torch.fx.node.map_arg(fx_node.args, to_ref)
-        kwargs = dict(torch.fx.node.map_arg(fx_node.kwargs, to_ref))
+        # map_arg is typed to map fx Nodes to fx Arguments; we map them to our own Ref on purpose
+        args = torch.fx.node.map_arg(fx_node.args, to_ref)  # type: ignore[arg-type]
+        kwargs = dict(torch.fx.node.map_arg(fx_node.kwargs, to_ref))  # type: ignore[arg-type]
         is_data = lambda v: isinstance(v, Ref) and v.index in data  # noqa: E731
         if fx_node.op == "placeholder":
             if not index:
@@ -186,7 +190,7 @@ def _constant(value: Any) -> Any:
     return value
 
 
-def _to_ref(arg: Any, index: dict[str, int]) -> Ref:
+def _to_ref(arg: torch.fx.Node, index: dict[str, int]) -> Ref:
     return Ref(index[arg.name])
 
 
@@ -198,11 +202,11 @@ def _output_index(value: Any, index: dict, root: str) -> int:
                      f"(wrap it to return the logits)")
 
 
-def _where(fx_node, root: str, counts: dict[str, int]) -> str:
+def _where(fx_node: torch.fx.Node, root: str, counts: dict[str, int]) -> str:
     """'features.0' for a module call; 'layer1.0.add' for a function called in layer1.0's forward
     (a second one: 'layer1.0.add#2'); 'Net.forward:flatten' at the top level."""
     if fx_node.op == "call_module":
-        path = fx_node.target
+        path = str(fx_node.target)  # (a module call's target is the module's dotted path)
     else:
         stack = fx_node.meta.get("nn_module_stack") or {}
         module = next(reversed(stack.values()))[0] if stack else ""
@@ -284,11 +288,11 @@ def execute(graph: Graph, model: nn.Module, inputs: Tensor, keep: Callable[[int]
             if not keep(j):
                 env[j] = None
                 if j in ran:
-                    ran[j].output = None  # type: ignore[assignment]
+                    ran[j].output = None  # type: ignore[assignment]  # freed: Ran.output is None only from here on
     out = env[graph.output]
     if not isinstance(out, Tensor):
         raise ModelError(f"the model's output is a {type(out).__name__}, not a tensor")
     for i, result in ran.items():
         if not keep(i) and i != graph.output:
-            result.output = None  # type: ignore[assignment]
+            result.output = None  # type: ignore[assignment]  # freed (as above)
     return Executed(ran, input_shapes, output_shapes, out)

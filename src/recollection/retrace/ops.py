@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ModelError
 
@@ -74,7 +75,7 @@ _SIGNATURES: dict[str, tuple[tuple[str, Any], ...]] = {  # the functional forms'
 }
 
 
-def _pair(v) -> tuple[int, int]:
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
@@ -95,6 +96,9 @@ class FunctionalConv:
         return tuple(self.weight.shape[-2:])  # type: ignore[return-value]
 
 
+ConvSpec = Union[nn.Conv2d, FunctionalConv]  # what a conv step's backward reads
+
+
 @dataclass
 class FunctionalLinear:
     weight: Tensor
@@ -112,6 +116,10 @@ class PoolSpec:
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor_override: int | None = None
+
+
+MaxPoolSpec = Union[nn.MaxPool2d, PoolSpec]  # what a max pool step's backward reads
+AvgPoolSpec = Union[nn.AvgPool2d, PoolSpec]
 
 
 def bind(kind: str, args: Sequence, kwargs: dict) -> dict[str, Any]:
@@ -190,7 +198,9 @@ def run(kind: str, target: Any, args: Sequence, kwargs: dict, where: str, *, mas
     module = target if isinstance(target, nn.Module) else None
     if kind in ("add", "scale", "cat"):
         return _RUN_MULTI[kind](target, args, kwargs, where, mask)
-    x = args[0] if args else kwargs.get("input")
+    x = data_input(args, kwargs)
+    if not isinstance(x, Tensor):  # recording admits a single-input op only when its input is the image's lineage
+        raise refuse(label(target), where, f"its input is a {type(x).__name__}, not a tensor")
     if kind == "reshape":
         out = call(target, args, kwargs)
         if out.numel() != x.numel() or out.shape[:1] != x.shape[:1]:
@@ -210,6 +220,11 @@ def run(kind: str, target: Any, args: Sequence, kwargs: dict, where: str, *, mas
                                                "random, with no fixed backward")
         return Ran(x)
     return _RUN_SINGLE[kind](module, args, kwargs, where)
+
+
+def data_input(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """A single-input op's data input: its first argument, by position or as ``input=``."""
+    return args[0] if args else kwargs.get("input")
 
 
 def operands(kind: str, target: Any, args: Sequence, kwargs: dict) -> list:
@@ -232,7 +247,8 @@ def call(target: Any, args: Sequence, kwargs: dict) -> Tensor:
     return target(*args, **kwargs)
 
 
-def _conv(module, args, kwargs, where) -> Ran:
+def _conv(module: nn.Conv2d | None, args: Sequence[Any], kwargs: dict[str, Any], where: str) -> Ran:
+    spec: ConvSpec
     if module is None:
         b = bind("conv", args, kwargs)
         spec = FunctionalConv(b["weight"], b["bias"], _pair(b["stride"]),
@@ -246,7 +262,8 @@ def _conv(module, args, kwargs, where) -> Ran:
     return Ran(F.conv2d(x, spec.weight, spec.bias, spec.stride, spec.padding, spec.dilation, spec.groups), spec)
 
 
-def _linear(module, args, kwargs, where) -> Ran:
+def _linear(module: nn.Linear | None, args: Sequence[Any], kwargs: dict[str, Any], where: str) -> Ran:
+    spec: nn.Linear | FunctionalLinear
     if module is None:
         b = bind("linear", args, kwargs)
         spec, x = FunctionalLinear(b["weight"], b["bias"]), b["input"]
@@ -255,7 +272,8 @@ def _linear(module, args, kwargs, where) -> Ran:
     return Ran(F.linear(x, spec.weight, spec.bias), spec)
 
 
-def _maxpool(module, args, kwargs, where) -> Ran:
+def _maxpool(module: nn.MaxPool2d | None, args: Sequence[Any], kwargs: dict[str, Any], where: str) -> Ran:
+    spec: MaxPoolSpec
     if module is None:
         b = bind("maxpool", args, kwargs)
         spec = PoolSpec(b["kernel_size"], b["stride"] or b["kernel_size"], b["padding"], b["dilation"], b["ceil_mode"])
@@ -271,7 +289,8 @@ def _maxpool(module, args, kwargs, where) -> Ran:
     return Ran(out, spec, switches)
 
 
-def _avgpool(module, args, kwargs, where) -> Ran:
+def _avgpool(module: nn.AvgPool2d | None, args: Sequence[Any], kwargs: dict[str, Any], where: str) -> Ran:
+    spec: AvgPoolSpec
     if module is None:
         b = bind("avgpool", args, kwargs)
         spec = PoolSpec(b["kernel_size"], b["stride"] or b["kernel_size"], b["padding"], 1, b["ceil_mode"],
@@ -285,7 +304,7 @@ def _avgpool(module, args, kwargs, where) -> Ran:
                             spec.count_include_pad, spec.divisor_override), spec)
 
 
-def _adaptive(module, args, kwargs, where) -> Ran:
+def _adaptive(module: nn.AdaptiveAvgPool2d | None, args: Sequence[Any], kwargs: dict[str, Any], where: str) -> Ran:
     b = bind("adaptive_avgpool", args, kwargs)
     size = module.output_size if module is not None else b["output_size"]
     x = args[0] if module is not None else b["input"]
@@ -294,7 +313,7 @@ def _adaptive(module, args, kwargs, where) -> Ran:
     return Ran(F.adaptive_avg_pool2d(x, size))
 
 
-def _batchnorm(module, args, kwargs, where) -> Ran:
+def _batchnorm(module: _BatchNorm | None, args: Sequence[Any], kwargs: dict[str, Any], where: str) -> Ran:
     if module is None:
         b = bind("batchnorm", args, kwargs)
         x, mean, var, weight, bias, eps = (b["input"], b["running_mean"], b["running_var"], b["weight"], b["bias"],
@@ -312,7 +331,7 @@ def _batchnorm(module, args, kwargs, where) -> Ran:
     return Ran(out, scale if weight is None else scale * weight)
 
 
-def _add(target, args, kwargs, where, mask) -> Ran:
+def _add(target: Any, args: Sequence[Any], kwargs: dict[str, Any], where: str, mask: tuple[bool, ...]) -> Ran:
     b = bind("add", args, kwargs)
     a, c, alpha = b["input"], b["other"], b["alpha"]
     sign = -1 if target in _SUBTRACT else 1
@@ -321,7 +340,7 @@ def _add(target, args, kwargs, where, mask) -> Ran:
     return Ran(out, tuple(f for f, data in zip(factors, mask) if data))  # the factor of each data operand
 
 
-def _scale(target, args, kwargs, where, mask) -> Ran:
+def _scale(target: Any, args: Sequence[Any], kwargs: dict[str, Any], where: str, mask: tuple[bool, ...]) -> Ran:
     values = operands("scale", target, args, kwargs)
     if target in _NEGATE:
         return Ran(torch.neg(values[0]), -1)
@@ -331,7 +350,7 @@ def _scale(target, args, kwargs, where, mask) -> Ran:
     return Ran(torch.mul(a, c), c if mask[0] else a)  # the factor: the operand that does not depend on the input
 
 
-def _cat(target, args, kwargs, where, mask) -> Ran:
+def _cat(target: Any, args: Sequence[Any], kwargs: dict[str, Any], where: str, mask: tuple[bool, ...]) -> Ran:
     b = bind("cat", args, kwargs)
     tensors, dim = list(b["tensors"]), int(b["dim"])
     out = torch.cat(tensors, dim)
@@ -341,9 +360,11 @@ def _cat(target, args, kwargs, where, mask) -> Ran:
     return Ran(out, (dim, tuple(t.shape[dim] for t in tensors), tuple(mask)))
 
 
-_RUN_SINGLE = {"conv": _conv, "linear": _linear, "maxpool": _maxpool, "avgpool": _avgpool,
-               "adaptive_avgpool": _adaptive, "batchnorm": _batchnorm}
-_RUN_MULTI = {"add": _add, "scale": _scale, "cat": _cat}
+_RUN_SINGLE: dict[str, Callable[[Any, Sequence[Any], dict[str, Any], str], Ran]] = {
+    "conv": _conv, "linear": _linear, "maxpool": _maxpool, "avgpool": _avgpool, "adaptive_avgpool": _adaptive,
+    "batchnorm": _batchnorm}  # (module or None, args, kwargs, where)
+_RUN_MULTI: dict[str, Callable[[Any, Sequence[Any], dict[str, Any], str, tuple[bool, ...]], Ran]] = {
+    "add": _add, "scale": _scale, "cat": _cat}  # (target, args, kwargs, where, data mask)
 
 
 def check_operands(kind: str, target: Any, args: Sequence, kwargs: dict, is_data: Callable[[Any], bool],
@@ -352,7 +373,7 @@ def check_operands(kind: str, target: Any, args: Sequence, kwargs: dict, is_data
     data mask of an add, scale or cat's operands (``operands``)."""
     what = label(target)
     if kind in SINGLE:
-        first = args[0] if args else kwargs.get("input")
+        first = data_input(args, kwargs)
         rest = [a for a in list(args[1:]) + [v for k, v in kwargs.items() if k != "input"]]
         if not is_data(first) or any(_holds_data(a, is_data) for a in rest):
             raise refuse(what, where, "its weights or parameters depend on the input (not a fixed linear map)")

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import ModelError
 from .dispatch import record_dispatch
-from .graph import INPUT, Graph, execute, from_fx, trace_fx
+from .graph import INPUT, Executed, Graph, execute, from_fx, trace_fx
 from .layers import Layout, layout
 
 REPLAY_TOLERANCE = 1e-4  # of the largest |output|: the recorded pass runs the model's own ops
@@ -70,7 +70,15 @@ class Trace:
 
     @property
     def output(self) -> Tensor:
-        return self.steps[self.output_step].output
+        return self.output_of(self.output_step)
+
+    def output_of(self, index: int) -> Tensor:
+        """What step ``index`` produced: kept for every layer's map and the model's output (all with ``keep_all``)."""
+        out = self.steps[index].output
+        if out is None:
+            raise ModelError(f"step {index} ({self.steps[index].name}) kept no output: a trace keeps the layers' maps "
+                             f"and the model's output only (record(..., keep_all=True) keeps every op's)")
+        return out
 
     @property
     def predicted(self) -> Tensor:
@@ -105,8 +113,7 @@ def fingerprint(model: nn.Module) -> tuple:
 @dataclass
 class _Entry:
     fingerprint: tuple
-    graph: Graph | None  # None: fx could not trace the model; it is recorded per call
-    layout: Layout | None
+    traced: tuple[Graph, Layout] | None  # None: fx could not trace the model; it is recorded per call
     verified: set = field(default_factory=set)  # (shape, dtype, device) whose replay matched model(x)
 
 
@@ -127,7 +134,7 @@ def _entry(model: nn.Module) -> _Entry:
     except Exception:  # fx raises many kinds (TraceError, TypeError, ...) on control flow it cannot follow
         fx_graph = None
     graph = from_fx(model, fx_graph) if fx_graph is not None else None
-    entry = _Entry(key, graph, layout(graph) if graph is not None else None)
+    entry = _Entry(key, (graph, layout(graph)) if graph is not None else None)
     with _LOCK:
         _CACHE[model] = entry
     return entry
@@ -144,8 +151,8 @@ def record(model: nn.Module, inputs: Tensor, *, keep_all: bool = False) -> Trace
     root = type(model).__name__
     with evaluation(model), torch.inference_mode():
         entry = _entry(model)
-        if entry.graph is not None:
-            graph, lay = entry.graph, entry.layout
+        if entry.traced is not None:
+            graph, lay = entry.traced
             executed = _execute(graph, lay, model, inputs, keep_all)
             key = (tuple(inputs.shape[1:]), inputs.dtype, inputs.device)
             if key not in entry.verified:
@@ -170,7 +177,7 @@ def _run_model(model: nn.Module, inputs: Tensor) -> Tensor:
     return out
 
 
-def _dispatch(model: nn.Module, inputs: Tensor):
+def _dispatch(model: nn.Module, inputs: Tensor) -> tuple[Graph, Tensor]:
     try:
         return record_dispatch(model, inputs.clone())
     except ModelError:
@@ -180,7 +187,7 @@ def _dispatch(model: nn.Module, inputs: Tensor):
                          f"{_first_line(exc)}") from None
 
 
-def _execute(graph: Graph, lay: Layout, model: nn.Module, inputs: Tensor, keep_all: bool):
+def _execute(graph: Graph, lay: Layout, model: nn.Module, inputs: Tensor, keep_all: bool) -> Executed:
     kept = lay.kept
     try:
         return execute(graph, model, inputs, (lambda i: True) if keep_all else kept.__contains__)
@@ -210,8 +217,8 @@ def check_replay(ours: Tensor, reference: Tensor, root: str) -> None:
                          f"would be wrong")
 
 
-def _trace(inputs: Tensor, graph: Graph, lay: Layout, executed) -> Trace:
-    steps = []
+def _trace(inputs: Tensor, graph: Graph, lay: Layout, executed: Executed) -> Trace:
+    steps: list[Step] = []
     for s, node_index in enumerate(lay.nodes):
         node, ran = graph.nodes[node_index], executed.ran[node_index]
         shapes = executed.input_shapes[node_index]
@@ -219,7 +226,7 @@ def _trace(inputs: Tensor, graph: Graph, lay: Layout, executed) -> Trace:
                           ran.output, ran.switches, node.kind, lay.inputs[s], shapes, ran.spec,
                           executed.output_shapes[node_index], lay.labels[s]))
     steps[lay.output].output = executed.output
-    taps = [Tap(n, name, end, op, tuple(steps[end].output_shape[1:]))
+    taps = [Tap(n, name, end, op, tuple(executed.output_shapes[lay.nodes[end]][1:]))
             for n, (name, end, op) in enumerate(reversed(lay.stages))]
     return Trace(inputs, steps, taps, lay.output, graph.source)
 

@@ -6,7 +6,7 @@ The :class:`Source` specification itself is declared with the other options in `
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Sequence, Union
 
 import torch
 from torch import Tensor
@@ -15,7 +15,9 @@ from ..errors import OptionError
 from .options import Source
 from .record import Trace
 
-__all__ = ["Source", "build_source", "sparsify"]  # Source is re-exported: it lives in options.py
+__all__ = ["Source", "Targets", "build_source", "sparsify"]  # Source is re-exported: it lives in options.py
+
+Targets = Union[int, str, Sequence[Union[int, str]], Tensor, None]  # Captum's target=: one class for all, or one per image
 
 
 def resolve_target(target: int | str, classes: Sequence[str] | None, n_classes: int) -> int:
@@ -57,7 +59,7 @@ def one_hot(classes: Tensor, n_classes: int, like: Tensor) -> Tensor:
 
 
 def build_source(source: Source, trace: Trace, classes: Sequence[str] | None,
-                 generator: torch.Generator, target=None) -> tuple[int, Tensor, Tensor | None]:
+                 generator: torch.Generator, target: Targets = None) -> tuple[int, Tensor, Tensor | None]:
     """The tap to start from, the starting signal, and the class per image (class sources).
 
     ``target`` (Captum's ``target=``): the class neuron for the ``class`` source, one for every
@@ -89,14 +91,14 @@ def build_source(source: Source, trace: Trace, classes: Sequence[str] | None,
     if source.kind == "zero":
         return 0, torch.zeros_like(last), None
     tap = trace.taps[source.layer]
-    activations = trace.steps[tap.step].output
+    activations = trace.output_of(tap.step)
     if source.kind == "layer":
         return tap.number, sparsify(activations, source.top, source.per_channel), None
     noise = torch.randn(activations.shape, generator=generator, device=activations.device, dtype=activations.dtype)
     return tap.number, noise, None
 
 
-def per_image_targets(target, classes: Sequence[str] | None, n_classes: int, predicted: Tensor) -> Tensor:
+def per_image_targets(target: Targets, classes: Sequence[str] | None, n_classes: int, predicted: Tensor) -> Tensor:
     """Captum-style ``target``: an int (or name) for every image, or one per image."""
     n = predicted.shape[0]
     if isinstance(target, Tensor):

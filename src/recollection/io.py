@@ -29,7 +29,7 @@ class OutputError(RecollectionError):
 def free_space(folder: str | os.PathLike) -> str:
     """Free space on the file system holding ``folder``, for error messages ("1.2 GB free")."""
     try:
-        free = shutil.disk_usage(folder).free
+        free = float(shutil.disk_usage(folder).free)
     except OSError:
         return "free space unknown"
     for unit in ("B", "kB", "MB", "GB", "TB"):
@@ -133,7 +133,7 @@ def _picture(image: Any, side: int | None):
     picture = Image.fromarray(to_uint8(image))
     if side is not None and picture.size != (side, side):
         enlarge = picture.width < side
-        picture = picture.resize((side, side), Image.NEAREST if enlarge else Image.BILINEAR)
+        picture = picture.resize((side, side), Image.Resampling.NEAREST if enlarge else Image.Resampling.BILINEAR)
     return picture
 
 

@@ -56,7 +56,8 @@ def pool_as_conv(channels: int) -> nn.Conv2d:
     with torch.no_grad():
         conv.weight.zero_()
         conv.weight[range(channels), range(channels)] = 1.0 / 9.0
-        conv.bias.zero_()
+        if conv.bias is not None:
+            conv.bias.zero_()
     return conv
 
 
@@ -69,7 +70,9 @@ def convpool_from(alexnet: AlexNet) -> AlexNet:
     net = copy.deepcopy(alexnet)
     for i, layer in enumerate(net.features):
         if isinstance(layer, nn.MaxPool2d):
-            channels = net.features[i - 2].out_channels
+            conv = net.features[i - 2]
+            assert isinstance(conv, nn.Conv2d)  # (every pool of AlexNet's features follows conv, relu)
+            channels = conv.out_channels
             net.features[i] = pool_as_conv(channels)
     return net
 

@@ -170,10 +170,10 @@ def folder_labels(classes: list[str]) -> list[int]:
 
 def trainable_parameters(model: nn.Module, stage: int) -> list[nn.Parameter]:
     """The new pool convs first, then every conv, then the classifier as well."""
-    pool_convs = [m for m in model.features if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
-                  and m.stride == (2, 2)]
-    groups: list[list[nn.Module]] = [pool_convs, [m for m in model.features if isinstance(m, nn.Conv2d)],
-                                     [model.classifier]]
+    features = model.get_submodule("features")
+    convs: list[nn.Module] = [m for m in features.children() if isinstance(m, nn.Conv2d)]
+    pool_convs = [m for m in convs if m.kernel_size == (3, 3) and m.stride == (2, 2)]
+    groups: list[list[nn.Module]] = [pool_convs, convs, [model.get_submodule("classifier")]]
     modules = {id(m): m for g in groups[: stage + 1] for m in g}
     return [p for m in modules.values() for p in m.parameters()]
 

@@ -349,7 +349,10 @@ def _extract_categories(source: Path, tarball: Path, out: Path) -> dict[str, int
                 ):
                     continue
                 target = out / parts[-2] / parts[-1]
-                with tar.extractfile(member) as src, open(target, "wb") as dst:
+                src = tar.extractfile(member)
+                if src is None:  # (a regular member always has a file object)
+                    continue
+                with src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, _CHUNK)
                 counts[parts[-2]] += 1
     except (tarfile.TarError, zlib.error, EOFError) as exc:

@@ -40,7 +40,7 @@ def drawn_digit(digit: int, size: int = 28, box: int = 20, pen: float = 0.11, sc
         draw.line(points, fill=255, width=width, joint="curve")
         for x, y in (points[0], points[-1]):
             draw.ellipse((x - margin, y - margin, x + margin, y + margin), fill=255)
-    small = np.asarray(image.resize((box, box), Image.LANCZOS), dtype=np.float64)
+    small = np.asarray(image.resize((box, box), Image.Resampling.LANCZOS), dtype=np.float64)
     out = np.zeros((size, size))
     offset = (size - box) // 2
     out[offset:offset + box, offset:offset + box] = small

@@ -117,15 +117,15 @@ class Recollector:
         Every sample is normalised on its own, so each result equals ``recall(trace, source)`` up to
         float rounding; with ``unpool="random"`` the sources run one by one to keep their draws.
         ``target`` applies to the ``class`` sources (without a class of their own) among them."""
-        sources = [_parsed(s) for s in sources]
-        own = [target if _takes_target(s) else None for s in sources]
-        if self.options.unpool == "random" or len(sources) < 2:
-            return [self.recall(trace, s, target=t) for s, t in zip(sources, own)]
+        parsed = [_parsed(s) for s in sources]
+        own = [target if _takes_target(s) else None for s in parsed]
+        if self.options.unpool == "random" or len(parsed) < 2:
+            return [self.recall(trace, s, target=t) for s, t in zip(parsed, own)]
         built = []
-        for s, t in zip(sources, own):
+        for s, t in zip(parsed, own):
             generator = torch.Generator(device=self.device).manual_seed(self.options.seed)
             built.append(build_source(s, trace, self.classes, generator, t))
-        results: list[Recollection | None] = [None] * len(sources)
+        results: list[Recollection | None] = [None] * len(parsed)
         for tap_number in dict.fromkeys(b[0] for b in built):
             members = [i for i, b in enumerate(built) if b[0] == tap_number]
             tap = trace.taps[tap_number]
@@ -136,7 +136,7 @@ class Recollector:
             for k, i in enumerate(members):
                 n = trace.inputs.shape[0]
                 own_maps = [BackwardMap(m.name, m.value[k * n : (k + 1) * n]) for m in cascade]
-                results[i] = Recollection(own_maps[-1].value, own_maps, sources[i], tap.name, trace.predicted,
+                results[i] = Recollection(own_maps[-1].value, own_maps, parsed[i], tap.name, trace.predicted,
                                           built[i][2], self.options)
         return results  # type: ignore[return-value]
 
@@ -195,7 +195,7 @@ class Recollector:
                 reports[target] = plan.names[i]
             for at, part in zip(step.inputs, parts):
                 B.accumulate(signal, at, part)
-        image = arrived(INPUT, signal.pop(INPUT, None) if INPUT in signal else B.zeros_at(trace, INPUT, x))
+        image = arrived(INPUT, signal.pop(INPUT) if INPUT in signal else B.zeros_at(trace, INPUT, x))
         if cascade[-1].value is not image:
             cascade.append(BackwardMap("input", image))
         return cascade

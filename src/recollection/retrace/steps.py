@@ -204,7 +204,7 @@ def unpool_random(y: Tensor, pool: nn.MaxPool2d, input_shape: Sequence[int], gen
     n, c, ho, wo = y.shape
     hi_, wi = input_shape[-2:]
 
-    def axis(n_out: int, size: int, k: int, s: int, p: int, d: int) -> Tensor:
+    def axis(n_out: int, size: int, k: int, s: int, p: int, d: int) -> tuple[Tensor, Tensor, Tensor]:
         base = torch.arange(n_out, device=y.device) * s - p
         first = torch.div(-base + d - 1, d, rounding_mode="floor").clamp(0, k - 1)
         last = torch.maximum(torch.div(size - 1 - base, d, rounding_mode="floor").clamp(0, k - 1), first)

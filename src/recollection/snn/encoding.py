@@ -57,7 +57,7 @@ class DoGEncoder:
         if not isinstance(image, Image.Image):
             image = load_image(image)
         grey = image.convert("L")
-        grey = grey.resize((self.width, grey.height), Image.LANCZOS).resize((self.width, self.height), Image.LANCZOS)
+        grey = grey.resize((self.width, grey.height), Image.Resampling.LANCZOS).resize((self.width, self.height), Image.Resampling.LANCZOS)
         return np.asarray(grey, dtype=np.float64)
 
     def dog(self, grey: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ def cue_from_spikes(trail: list[torch.Tensor]) -> Cue:
         pooled, index = F.max_pool2d(earliness[None], kernel, stride, kernel // 2, return_indices=True)
         switches.append(index[0])
         fired.append(pooled[0] > 0)
-    return Cue(tuple(switches), tuple(fired))
+    return Cue((switches[0], switches[1]), (fired[0], fired[1]))
 
 
 def perceive_cue(network: SpikingNetwork, times: np.ndarray, thresholds: Thresholds, time_steps: int = 15) -> Cue:

@@ -37,10 +37,14 @@ def test_version_flag(flag):
 def test_the_version_has_one_definition():
     project = PYPROJECT["project"]
     assert "version" not in project and "version" in project["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "recollection.__version__"}
-    source = (ROOT / "src" / "recollection" / "__init__.py").read_text()
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "recollection._version.__version__"}
+    source = (ROOT / "src" / "recollection" / "_version.py").read_text()
     # setuptools reads it without importing the package only while it is a plain string literal
     assert re.search(r'^__version__ = "[^"]+"', source, re.MULTILINE)
+    import recollection
+    from recollection._version import __version__
+
+    assert recollection.__version__ == __version__
 
 
 def test_base_install_has_no_test_or_cluster_tools():

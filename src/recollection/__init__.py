@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"  # a plain literal: pyproject.toml reads it without importing the package
+from ._version import __version__
 
 _PUBLIC = {  # name -> the module that defines it
     "Recollector": "recollection.retrace.engine",
@@ -41,9 +41,9 @@ __all__ = ["recollect", "compare", "RecollectionResult", "Comparison", "Recollec
            "RetraceOptions", "load_model", "LoadedModel", "list_models", "get_model", "register_model", "naming",
            "widgets", "__version__"]
 
-# recollect, compare, naming and widgets are left out of the block below: api.py reaches pipeline.py, which
-# imports this package (its __version__), and the structure check counts that as a cycle.
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on demand
+    from . import naming, widgets
+    from .api import Comparison, RecollectionResult, compare, recollect
     from .cnn.models import LoadedModel, load_model
     from .cnn.registry import get_model, list_models, register_model
     from .retrace.engine import Recollection, Recollector

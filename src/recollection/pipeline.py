@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from torch import Tensor
 
-from . import __version__
+from ._version import __version__
 from .cnn.models import LoadedModel
 from .errors import RecollectionError
 from .io import save_png, write_json, write_npy

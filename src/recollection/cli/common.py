@@ -32,7 +32,7 @@ out = Console(soft_wrap=True)
 
 def _print_version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from .._version import __version__
 
         out.print(f"recollection {__version__}", highlight=False)
         raise typer.Exit()

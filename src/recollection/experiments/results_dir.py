@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..errors import RecollectionError
 from ..io import output_error, write_bytes, write_text
 from .schema import Engine, StudyError

@@ -1,0 +1,3 @@
+"""The version, in a leaf module: pyproject.toml reads it without importing the package."""
+
+__version__ = "0.1.0"

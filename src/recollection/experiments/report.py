@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plots
+from . import attend_report
 from .runner import ARTIFACTS, STUDY_COPY, write_atomic
 from .stats import Results, estimates, load_results, marginal_means, paper_rows, selections
 
@@ -76,6 +77,8 @@ def build_sections(results: Results) -> list[Section]:
                                 [(["group", "chosen configuration", "validation", "reported", "candidates"], rows)]))
     if meta["study"]["engine"] == "naming.recall":
         sections.append(recall_section(results))
+    if meta["study"]["engine"] in attend_report.ENGINES:
+        sections.append(Section(**attend_report.attention_section(results)))
     sections += metric_sections(results)
     if meta["study"]["engine"] == "cnn.recollect":
         sections.append(gallery(results))

@@ -143,11 +143,13 @@ class Attender:
     def recall(self, trace: Trace, classes: Tensor | None, k: int) -> Tensor:
         """N×K×C×H×W recalls of one chunk: one backward pass per distinct class, shared by the mixes."""
         rec = self.recollector
+        shape = trace.inputs.shape  # a model that flattens first recalls a flat map: give it the input's shape
         if classes is None:
-            image = rec.recall(trace, Source("zero")).image
+            image = rec.recall(trace, Source("zero")).image.reshape(shape)
             return image[:, None].expand(-1, k, *image.shape[1:])
         distinct = torch.unique(classes)
-        images = torch.stack([r.image for r in rec.recall_many(trace, [Source("class", target=int(c)) for c in distinct])])
+        images = torch.stack([r.image.reshape(shape)
+                              for r in rec.recall_many(trace, [Source("class", target=int(c)) for c in distinct])])
         which = torch.searchsorted(distinct, classes)
         return images[which.to(images.device), torch.arange(classes.shape[0], device=images.device)[:, None]]
 

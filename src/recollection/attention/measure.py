@@ -18,6 +18,8 @@ from torch import Tensor
 
 from ..scores import image_pearson
 
+EMPTY = 1e-10  # energy below this fraction of the recall's squared values is rounding residue: a constant map
+
 
 def correlations(recalls: Tensor, placed: Tensor) -> np.ndarray:
     """N×K×K matrix r[i, a, b] = Pearson r(recall of cue a, component b) of each mix i."""
@@ -50,10 +52,12 @@ def energy(recalls: Tensor) -> Tensor:
 def localisation(recalls: Tensor, masks: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per mix: the fraction of cues whose energy peak lies in their own cell, and the mean fraction
     of each recall's energy inside its own cell (N each)."""
-    e = energy(recalls.detach().float().cpu())
+    recalls = recalls.detach().double().cpu()
+    e = energy(recalls)
     masks = masks.cpu()
     n, k, h, w = e.shape
     total = e.sum(dim=(-2, -1))
+    total = torch.where(total > EMPTY * recalls.square().sum(dim=(-3, -2, -1)), total, torch.zeros(()))
     flat = e.view(n, k, h * w)
     peak = flat.argmax(dim=-1)
     hit = masks.view(n, k, h * w).gather(-1, peak[..., None])[..., 0] & (total > 0)

@@ -6,6 +6,8 @@ clear error, and the recollection method never needs it.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
@@ -57,7 +59,8 @@ class Peer:
     def __call__(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Attributions of ``targets`` (one class per input) to the N×C×H×W ``inputs``."""
         x = inputs.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")  # removed after each call
             if self.method == "grad-cam":
                 cam = self.explainer.attribute(x, target=targets, relu_attributions=True)
                 out = self._interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode="bilinear")

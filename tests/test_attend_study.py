@@ -74,3 +74,25 @@ def test_the_spiking_attention_study_runs_shrunk(tmp_path):
         assert -2.0 <= r["selectivity"] <= 2.0 and r["selectivity"] == pytest.approx(r["r_own"] - r["r_other"])
     write_report(out)
     assert "Attention: selectivity per configuration" in (out / "report.md").read_text()
+
+
+def test_spiking_recall_from_the_mix_depends_on_the_name_and_spreading_not_on_the_pair():
+    shared_path("data", "caltech_face_motor")
+    shared_path("data", "sdnn_weights", "run61")
+    import numpy as np
+
+    from recollection.attention.spiking import attend_spiking, class_pairs
+    from recollection.experiments.attend_engine import NamingAttend, spiking_setup
+    from recollection.naming.recall import train_names
+
+    data = NamingAttend().check_data({}, "test")
+    s = spiking_setup(data, "run61", 7.0, 20.25)
+    names = train_names(s, "full", 0, "paper")
+    chosen = class_pairs(s.test.labels, 2, 0)
+    assert [s.test.labels[i] for i in chosen[0]] == [0, 1]
+    paths = [tuple(s.test.paths[j] for j in pair) for pair in chosen]
+    mixed = attend_spiking(s, names, paths[0], switches="mix")
+    assert not np.allclose(mixed.recalls[0], mixed.recalls[1])  # same switches, different names
+    spread = [attend_spiking(s, names, p, switches="none") for p in paths]
+    assert np.array_equal(spread[0].recalls[0], spread[1].recalls[0])  # no image: the same recall for every pair
+    assert mixed.scores()["selectivity"] == pytest.approx(mixed.scores()["r_own"] - mixed.scores()["r_other"])

@@ -11,6 +11,7 @@ from .stats import Results, bootstrap_difference
 
 ENGINES = ("cnn.attend", "naming.attend")
 GALLERY_PAIRS = 6
+HEADLINE = ("method", "switches")  # always named in a configuration's label
 LOCALISATION = ("pointing", "energy_in_mask")
 
 
@@ -27,11 +28,12 @@ def configurations(results: Results) -> dict[tuple, list[dict]]:
 
 
 def label(results: Results, keys: list[str], config: tuple) -> str:
-    """The method (if it varies), then every other parameter that is not at its default."""
+    """The headline parameter (method, switches) if it varies, then every other one not at its default."""
     from .engines import get_engine
 
     defaults = {k: spec.default for k, spec in get_engine(results.meta["study"]["engine"]).params.items()}
-    parts = [str(v) if k == "method" else f"{k}={v}" for k, v in zip(keys, config) if k == "method" or v != defaults.get(k)]
+    parts = [str(v) if k == "method" else f"{k}={v}" for k, v in zip(keys, config)
+             if k in HEADLINE or v != defaults.get(k)]
     return ", ".join(parts) or "default"
 
 

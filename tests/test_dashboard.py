@@ -53,8 +53,10 @@ def test_options_list_models_samples_and_choices(board):
     options = json.loads(board.handle("GET", "/api/options").body)
     assert [m["name"] for m in options["models"]] == ["digits", "alexnet", "alexnet-convpool"]
     assert options["models"][0]["pretrained"] is True
-    assert "digit-0" in options["samples"] and "rescale_std" in options["normalize"]
-    assert options["max_upload_mb"] == 20
+    assert "digit-0" in options["samples"] and "rescale_std" in options["options"]["normalize"]["choices"]
+    assert options["options"]["normalize"]["default"] == "rescale_std" and options["options"]["normalize"]["help"]
+    assert [k["kind"] for k in options["source_kinds"]][:2] == ["class", "last-layer"]
+    assert options["source_parts"]["layer"]["default"] == 1 and options["max_upload_mb"] == 20
 
 
 def test_recollect_returns_images_cascade_and_scores(board):
@@ -64,14 +66,35 @@ def test_recollect_returns_images_cascade_and_scores(board):
     assert [c["name"] for c in data["cascade"]][0] == "source" and len(data["cascade"]) >= 6
     assert data["predicted"]["name"] == "3" and data["scores"]["pearson"] > 0.3
     status, zero = post(board, "/api/recollect", {"image": {"sample": "digit-3"}, "config": {"source": "zero"}})
-    assert status == 200 and zero["config"]["source"] == "zero"
+    assert status == 200 and zero["config"]["source"] == "zero" and zero["config"]["normalize"] == "rescale_std"
+    status, layer = post(board, "/api/recollect", {"image": {"sample": "digit-3"},
+                                                  "config": {"source": "layer", "layer": 2, "top": 5, "view": "minmax"}})
+    assert status == 200 and layer["config"]["source"] == "layer:2" and layer["config"]["top"] == 5.0
+    assert layer["start"] != data["start"]
+
+
+def test_rectify_input_reaches_the_dashboard(board):
+    configs = {"normalize": "none", "source": "class"}
+    _, on = post(board, "/api/recollect", {"image": {"sample": "digit-3"}, "config": configs})
+    _, off = post(board, "/api/recollect", {"image": {"sample": "digit-3"}, "config": {**configs, "rectify_input": False}})
+    assert on["config"]["rectify_input"] is True and off["config"]["rectify_input"] is False
+    assert on["scores"] != off["scores"]
+
+
+def test_class_search_reads_the_registry(board):
+    found = json.loads(board.handle("GET", "/api/classes", "model=alexnet&q=tabby").body)
+    assert {"index": 281, "name": "tabby"} in found["classes"]
+    assert json.loads(board.handle("GET", "/api/classes", "model=digits&q=7").body)["classes"] == [{"index": 7, "name": "7"}]
+    response = board.handle("GET", "/api/classes", "model=vgg")
+    assert response.status == 400 and "unknown model 'vgg'" in json.loads(response.body)["error"]
 
 
 @pytest.mark.parametrize("config, message", [
     ({"source": "layer", "layer": 99}, "layer 99 is out of range"),
     ({"source": "class", "target": "giraffe"}, "giraffe"),
-    ({"normalize": "sideways"}, "unknown normalisation"),
-    ({"model": "vgg"}, "unknown model 'vgg'"),
+    ({"normalize": "sideways"}, "normalize: expected one of"),
+    ({"view": "sideways"}, "view: expected one of"),
+    ({"model": "vgg"}, "model: expected one of digits, alexnet"),
     ({"top": "lots", "source": "layer"}, "top must be a number"),
 ])
 def test_bad_options_are_messages_not_tracebacks(board, config, message):
@@ -196,6 +219,12 @@ def shot(page, name: str) -> None:
 
 
 def test_e2e_recollect_switch_source_and_restore_from_the_url(page, server):
+    # the form comes from /api/options: its defaults and the parts each source kind takes
+    assert page.input_value("#m-normalize") == "rescale_std" and page.is_checked("#m-rectify_input")
+    assert page.is_visible("#m-target") and not page.is_visible("#m-top")
+    page.select_option("#m-source", "layer")
+    assert page.is_visible("#m-top") and page.is_visible("#m-layer") and not page.is_visible("#m-target")
+    page.select_option("#m-source", "class")
     page.click("#run")
     page.wait_for_selector("#result:not([hidden])")
     assert page.get_attribute("#recollection", "src").startswith("data:image/png")

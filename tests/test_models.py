@@ -1,6 +1,5 @@
 """The models: AlexNet's torchvision layout, the ConvPool variant, the embedded digits model."""
 
-import numpy as np
 import pytest
 import torch
 from torch import nn

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from .cnn.models import load_model
-from .io import write_json
+from .io import save_figure, write_json
 from .pipeline import recollect_pixels, shown_image
 from .retrace.engine import Recollector
-from .retrace.sources import Source
+from .retrace.options import Source
 
 
 def demo_digits() -> tuple[torch.Tensor, list[int]]:
@@ -51,13 +51,11 @@ def run_demo(out_dir: Path, device: str = "cpu") -> dict:
 
 
 def _plot_gallery(pixels, recalled, zero, results, controls, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     rows = [("original", pixels, None), ("from class neuron", recalled, results), ("zero source (control)", zero, controls)]
-    fig, axes = plt.subplots(3, 10, figsize=(12, 4.4))
+    fig = Figure(figsize=(12, 4.4))
+    axes = fig.subplots(3, 10)
     for r, (label, images, scored) in enumerate(rows):
         for c in range(10):
             ax = axes[r, c]
@@ -70,5 +68,4 @@ def _plot_gallery(pixels, recalled, zero, results, controls, path: Path) -> None
                 ax.set_ylabel(label, fontsize=8)
     fig.suptitle("recollect demo: digits recalled by walking back from their class neuron", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)

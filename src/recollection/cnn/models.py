@@ -1,28 +1,21 @@
-"""The models the CLI knows by name, with their weights, class names and input transform."""
+"""A model ready for recollection (:class:`LoadedModel`), built by name from the registry (``registry.py``)."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from ..errors import OptionError, WeightsError
-from .alexnet import AlexNet, convpool_from
-from .digits import DigitsNet
+from .loaders import packaged_digits_weights
+from .registry import DIGITS_MEAN, DIGITS_STD, IMAGENET_MEAN, IMAGENET_STD, get_model, list_models, register_model
 
-MODELS = ("digits", "alexnet", "alexnet-convpool")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-DIGITS_MEAN = (0.2,)
-DIGITS_STD = (0.3,)
-OFFLINE_HINT = "The embedded `--model digits` works offline."
+__all__ = ["DIGITS_MEAN", "DIGITS_STD", "IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "fit_image", "get_model",
+           "list_models", "load_model", "packaged_digits_weights", "register_model"]
 
 
 def fit_image(image: Image.Image, size: int, grey: bool = False) -> Tensor:
@@ -66,61 +59,18 @@ class LoadedModel:
     def mean_std(self) -> tuple[Tensor, Tensor]:
         return torch.tensor(self.mean), torch.tensor(self.std)
 
+    def inputs(self, images: Sequence[str | os.PathLike | Image.Image]) -> Tensor:
+        """Image files (decoded safely) or PIL images to the N×C×H×W tensor ``Recollector.perceive`` wants."""
+        from ..data.images import load_image
 
-def packaged_digits_weights() -> Path:
-    return Path(str(resources.files("recollection.cnn") / "pretrained" / "digits.pt"))
-
-
-def _load_digits(weights: str | os.PathLike | None, random_init: bool) -> LoadedModel:
-    from .weights import load_into, load_state_dict
-
-    model = DigitsNet()
-    source = "random initialisation"
-    meta: dict = {}
-    if not random_init:
-        path = Path(weights) if weights else packaged_digits_weights()
-        if not path.exists():
-            raise WeightsError(f"digits weights not found at {path}; train them with `recollect train digits`")
-        load_into(model, load_state_dict(path), str(path))
-        card = path.with_suffix(".json")  # the training config and accuracy, written beside the weights
-        meta = json.loads(card.read_text()) if card.exists() else {}
-        source = str(path) if weights else "embedded (trained by `recollect train digits`)"
-    return LoadedModel("digits", model.eval(), [str(i) for i in range(10)], 32, DIGITS_MEAN, DIGITS_STD, source, meta)
-
-
-def _alexnet_state(weights: str | os.PathLike | None, download_ok: bool) -> tuple[dict, str]:
-    from .weights import ALEXNET_URL, load_state_dict, resolve_weights
-
-    path = resolve_weights(ALEXNET_URL, weights, download_ok=download_ok, offline_hint=OFFLINE_HINT)
-    return load_state_dict(path), str(path)
-
-
-def _load_alexnet(weights, random_init: bool, download_ok: bool, convpool: bool) -> LoadedModel:
-    from .classes import imagenet_classes
-    from .weights import load_into
-
-    torch.manual_seed(0)
-    model: nn.Module = AlexNet()
-    source = "random initialisation (seed 0)"
-    if convpool:
-        model = convpool_from(model)
-    if not random_init:
-        state, source = _alexnet_state(weights, download_ok)
-        if convpool and "features.2.weight" in state:
-            load_into(model, state, source)  # a fine-tuned ConvPool checkpoint
-        else:
-            base = AlexNet()
-            load_into(base, state, source)
-            model = convpool_from(base) if convpool else base
-    name = "alexnet-convpool" if convpool else "alexnet"
-    return LoadedModel(name, model.eval(), imagenet_classes(), 224, IMAGENET_MEAN, IMAGENET_STD, source)
+        pictures = [im if isinstance(im, Image.Image) else load_image(im, shorter_side=self.size) for im in images]
+        return self.normalise(torch.stack([self.to_pixels(p) for p in pictures]))
 
 
 def load_model(name: str, weights: str | os.PathLike | None = None, *, random_init: bool = False,
                download_ok: bool = True) -> LoadedModel:
-    """Build a named model and load its weights (``random_init`` gives the random-weights control)."""
-    if name == "digits":
-        return _load_digits(weights, random_init)
-    if name in ("alexnet", "alexnet-convpool"):
-        return _load_alexnet(weights, random_init, download_ok, convpool=name == "alexnet-convpool")
-    raise OptionError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    """Build a registered model and load its weights (``random_init`` gives the random-weights control)."""
+    spec = get_model(name)
+    built = spec.load(weights, random_init=random_init, download_ok=download_ok)
+    return LoadedModel(name, built.model.eval(), spec.class_names(), spec.size, spec.mean, spec.std, built.weights,
+                       dict(built.meta or {}))

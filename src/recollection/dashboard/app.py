@@ -19,7 +19,10 @@ from urllib.parse import parse_qs
 import numpy as np
 from PIL import Image
 
+from ..cnn.registry import get_model, list_models, model_options
 from ..errors import RecollectionError
+from ..retrace.options import KINDS, RECOLLECTION_OPTIONS, TOP, Source, retrace_options
+from ..schema import Param
 from .errors import ClientError
 from .render import data_uri, map_picture, png_bytes, tensor_picture
 
@@ -27,8 +30,17 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOADS = 256  # kept in memory, oldest dropped first
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
-OPTION_KEYS = ("model", "random_init", "source", "target", "layer", "top", "per_channel", "normalize", "positivise",
-               "positivise_conv", "wta", "unpool", "view", "seed")
+FORM = {**model_options("digits"), **RECOLLECTION_OPTIONS}  # the page's options: the schema, nothing added
+SOURCE_PARTS = {  # the page writes a source as its kind plus these; the CLI and studies write "class:NAME", "layer:N"
+    "target": Param(str, "", help="A class name or index; empty: the predicted class."),
+    "layer": Param(int, 1, help="Layer N, counted back from the last layer (see `recollect layers`)."),
+}
+LABELS = {"model": "Model", "random_init": "random weights (control)", "source": "Source",
+          "target": "Class (name or index; empty: predicted)", "layer": "Layer N (layer / noise sources)",
+          "top": "Top P % (layer source)", "per_channel": "top P % per channel", "normalize": "Normalisation",
+          "positivise": "rectify dense steps", "positivise_conv": "rectify conv / unpool steps",
+          "rectify_input": "rectify the reconstructed input", "wta": "winner-take-all across channels",
+          "unpool": "Unpooling", "view": "View", "seed": "Seed"}  # the page's wording; the option's name otherwise
 
 
 @dataclass
@@ -85,6 +97,21 @@ def number_option(config: dict, key: str, default: float, kind: Callable = float
         raise ClientError(f"{key} must be a number, got {config.get(key)!r}") from None
 
 
+def schema_option(config: dict, key: str, param: Param) -> Any:
+    """The page's value of one option, read by the option's type (its default when absent) and checked."""
+    kind = param.kinds[0]
+    if kind is bool:
+        return bool_option(config, key, param.default)
+    if kind in (int, float):
+        return number_option(config, key, param.default, kind)
+    return param.check(str(config.get(key, param.default)), key, ClientError)
+
+
+def described(params: dict[str, Param]) -> dict[str, dict]:
+    """The schema as the page reads it: type, default, choices, help and a label per option."""
+    return {name: {**param.describe(), "label": LABELS.get(name, name)} for name, param in params.items()}
+
+
 class Dashboard:
     """State shared by all requests: models, samples, uploads and the naming network."""
 
@@ -138,34 +165,22 @@ class Dashboard:
 
     # --- options, samples, uploads --------------------------------------------------------------------
     def options(self) -> Response:
-        from ..cnn.models import MODELS
-        from ..retrace.normalize import NORMALIZATIONS, VIEWS
-        from ..retrace.steps import UNPOOL_MODES
-
+        """Everything the page's forms are built from: the option schema, the source kinds, the models."""
         return Response.json({
-            "models": [{"name": m, "pretrained": self.pretrained_available(m)} for m in MODELS],
-            "normalize": ["none", *NORMALIZATIONS], "unpool": list(UNPOOL_MODES), "views": list(VIEWS),
-            "sources": ["class", "last-layer", "random-class", "zero", "layer", "random"],
+            "options": described(FORM), "source_parts": described(SOURCE_PARTS),
+            "source_kinds": [{"kind": kind, "label": k.label, "help": k.help, "takes": list(k.takes)}
+                             for kind, k in KINDS.items()],
+            "models": [{"name": m, "pretrained": get_model(m).weights_available(), "help": get_model(m).help}
+                       for m in list_models()],
             "samples": list(self.samples), "naming": {"available": self.naming_samples is not None,
                                                       **(self.naming_samples.listing() if self.naming_samples else {})},
             "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
         })
 
-    def pretrained_available(self, model: str) -> bool:
-        if model == "digits":
-            return True
-        from ..cnn.weights import ALEXNET_URL, resolve_weights
-
-        try:
-            resolve_weights(ALEXNET_URL, None, download_ok=False)
-            return True
-        except RecollectionError:
-            return False
-
     def classes(self, query: dict) -> Response:
-        info = self.model(query.get("model", ["digits"])[0], True)
+        names = get_model(query.get("model", [FORM["model"].default])[0]).class_names()
         needle = query.get("q", [""])[0].strip().lower()
-        found = [{"index": i, "name": n} for i, n in enumerate(info.classes) if needle in n.lower()]
+        found = [{"index": i, "name": n} for i, n in enumerate(names) if needle in n.lower()]
         return Response.json({"classes": found[:50], "total": len(found)})
 
     def sample_png(self, query: dict) -> Response:
@@ -201,10 +216,9 @@ class Dashboard:
 
     # --- recollection ------------------------------------------------------------------------------
     def model(self, name: str, random_init: bool):
-        from ..cnn.models import MODELS, load_model
+        from ..cnn.models import load_model
 
-        if name not in MODELS:
-            raise ClientError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+        get_model(name)  # an unknown name is one line naming the choices
         key = (name, random_init)
         with self._lock:
             if key not in self._models:
@@ -214,22 +228,21 @@ class Dashboard:
                     raise ClientError(f"{e} Tick 'random weights' to use {name} without them.") from None
             return self._models[key]
 
-    def source(self, config: dict):
-        from ..retrace.sources import Source
-
-        kind = str(config.get("source", "class"))
-        if kind == "class":
-            target = config.get("target")
-            if target in (None, ""):
-                return Source("class")
-            return Source("class", target=int(target) if str(target).lstrip("-").isdigit() else str(target))
-        if kind in ("layer", "random"):
-            layer = int(number_option(config, "layer", 1, int))
-            if kind == "layer":
-                return Source("layer", layer=layer, top=number_option(config, "top", 100.0),
-                              per_channel=bool_option(config, "per_channel", False))
-            return Source("random", layer=layer)
-        return Source.parse(kind)
+    @staticmethod
+    def source(config: dict) -> Source:
+        """The page's source: its kind plus the parts that kind takes (a class, a layer, top P %)."""
+        kind = str(config.get("source", FORM["source"].default))
+        takes = KINDS[kind].takes if kind in KINDS else ()
+        spec = kind
+        target = str(config.get("target", SOURCE_PARTS["target"].default)).strip()
+        if "target" in takes and target:
+            spec = f"{kind}:{target}"
+        if "layer" in takes:
+            spec = f"{kind}:{int(schema_option(config, 'layer', SOURCE_PARTS['layer']))}"
+        if "top" not in takes:
+            return Source.parse(spec)
+        return Source.parse(spec, top=schema_option(config, "top", TOP),
+                            per_channel=schema_option(config, "per_channel", FORM["per_channel"]))
 
     def run_recollection(self, image: Image.Image, config: dict) -> dict:
         from ..pipeline import shown_image
@@ -237,19 +250,14 @@ class Dashboard:
         from ..scores import score_reconstruction
 
         start = time.perf_counter()
-        info = self.model(str(config.get("model", "digits")), bool_option(config, "random_init", False))
-        normalize = str(config.get("normalize", "rescale_std"))
-        rec = Recollector(info.model, classes=info.classes, device=self.device,
-                          normalize=None if normalize == "none" else normalize,
-                          positivise=bool_option(config, "positivise", True),
-                          positivise_conv=bool_option(config, "positivise_conv", True),
-                          wta=bool_option(config, "wta", False), unpool=str(config.get("unpool", "switches")),
-                          seed=int(number_option(config, "seed", 0, int)))
+        values = {name: schema_option(config, name, param) for name, param in FORM.items()}
+        source = self.source(config)
+        info = self.model(values["model"], values["random_init"])
+        rec = Recollector(info.model, classes=info.classes, device=self.device, **retrace_options(values))
         pixels = info.to_pixels(image)
-        view = str(config.get("view", "rescale_std"))
-        result = rec(info.normalise(pixels[None]), self.source(config))
+        result = rec(info.normalise(pixels[None]), source)
         raw = result.image.float().cpu()
-        shown = shown_image(raw, view, info)[0]
+        shown = shown_image(raw, values["view"], info)[0]
         predicted = int(result.predicted[0])
         target = None if result.targets is None else int(result.targets[0])
         return {
@@ -263,7 +271,8 @@ class Dashboard:
                 "predicted": {"index": predicted, "name": info.classes[predicted]},
                 "target": None if target is None else {"index": target, "name": info.classes[target]},
                 "start": result.start, "model": info.name, "weights": info.weights,
-                "config": {k: config[k] for k in OPTION_KEYS if k in config},
+                # what was run, as the CLI and studies write it
+                "config": {**values, "source": str(source), "top": source.top, "per_channel": source.per_channel},
                 "milliseconds": round((time.perf_counter() - start) * 1e3, 1),
             },
         }

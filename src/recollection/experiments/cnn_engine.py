@@ -9,15 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..cnn.models import MODELS
+from ..cnn.registry import model_options
 from ..io import save_png
+from ..retrace.options import RECOLLECTION_OPTIONS, RETRACE_OPTIONS, retrace_options
 from ..scores import pearson
-from ..retrace.normalize import NORMALIZATIONS, VIEWS
-from ..retrace.steps import UNPOOL_MODES
 from .schema import Engine, Param, StudyError, register_engine
 
 DRAWN = "drawn-digits"  # the project's own drawn digits 0–9: offline, no data files
-UNIT_OPTIONS = ("model", "random_init", "normalize", "positivise", "positivise_conv", "wta", "unpool", "seed")
+UNIT_OPTIONS = ("model", "random_init", *RETRACE_OPTIONS)  # points that share these share one Recollector and trace
 
 
 @register_engine
@@ -30,21 +29,11 @@ class CnnRecollect(Engine):
         "device": Param(str, "cpu", ("cpu", "cuda")),
         "gallery": Param(bool, True, help="save a thumbnail per point (rescale_std views) for the report"),
     }
-    params = {
-        "image": Param(str, ""),
-        "model": Param(str, "alexnet", MODELS),
-        "random_init": Param(bool, False, help="randomly initialised network: a control"),
-        "source": Param(str, "class"),
-        "top": Param(float, 100.0),
-        "per_channel": Param(bool, False),
-        "normalize": Param(str, "rescale_std", ("none", *NORMALIZATIONS)),
-        "positivise": Param(bool, True),
-        "positivise_conv": Param(bool, True),
-        "wta": Param(bool, False),
-        "unpool": Param(str, "switches", UNPOOL_MODES),
-        "view": Param(str, "rescale_std", VIEWS),
+    params = {  # the recollection options come from their one declaration (retrace/options.py)
+        "image": Param(str, "", help="one image of [data] images (a grid axis of its own)"),
+        **model_options("alexnet"),
+        **RECOLLECTION_OPTIONS,
         "repeat": Param(int, 0),
-        "seed": Param(int, 0),
     }
     metrics = ("pearson", "ssim", "psnr", "edge_pearson", "r_to_class", "predicted")
     unit_size = 400
@@ -94,9 +83,7 @@ class CnnRecollect(Engine):
         first = points[0]
         info, pixels, names = model_and_pixels(data, first["model"], first["random_init"])
         trace = trace_of(data, first["model"], first["random_init"])
-        options = {k: first[k] for k in ("positivise", "positivise_conv", "wta", "unpool", "seed")}
-        rec = Recollector(info.model, classes=info.classes, device=data["device"],
-                          normalize=None if first["normalize"] == "none" else first["normalize"], **options)
+        rec = Recollector(info.model, classes=info.classes, device=data["device"], **retrace_options(first))
         keys = list(dict.fromkeys([("class", 100.0, False)] + [(p["source"], p["top"], p["per_channel"]) for p in points]))
         wanted, failed = [], {}
         for key in keys:  # a bad source fails its own points only

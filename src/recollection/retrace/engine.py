@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import OptionError
 from . import steps as S
-from .normalize import NORMALIZATIONS, VIEWS, normalize, view, winner_take_all
+from .normalize import VIEWS, normalize, view, winner_take_all
+from .options import RetraceOptions
 from .record import Step, Trace, record
 from .sources import Source, build_source
 
 WEIGHTED = (nn.Linear, nn.Conv2d, nn.MaxPool2d)  # the steps that normalise and rectify
-
-
-@dataclass(frozen=True)
-class RetraceOptions:
-    """How the backward pass treats each step (the spec's §2 options)."""
-
-    normalize: str | None = "rescale_std"
-    positivise: bool = True  # rectify after dense (linear) steps
-    positivise_conv: bool = True  # rectify after conv and unpool steps
-    rectify_input: bool = True  # ... including the last step, the reconstructed input itself
-    wta: bool = False  # winner-take-all across channels before each transposed conv
-    unpool: str = "switches"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.normalize is not None and self.normalize not in NORMALIZATIONS:
-            raise OptionError(f"unknown normalisation {self.normalize!r}; choose from none, {', '.join(NORMALIZATIONS)}")
-        if self.unpool not in S.UNPOOL_MODES:
-            raise OptionError(f"unknown unpool mode {self.unpool!r}; choose from {', '.join(S.UNPOOL_MODES)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -70,11 +48,34 @@ class Recollector:
     >>> result = rec(images, source="class")       # or Source("layer", layer=3, top=1)
     >>> result.image.shape == images.shape
     True
+
+    Args:
+        model: the CNN (its leaf modules in order: Conv2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten,
+            Dropout, Linear); it is moved to ``device`` and put in eval mode.
+        classes: class names, so that sources can name a class (``"class:tabby cat"``).
+        device: where the forward and backward passes run (``"cpu"``, ``"cuda"``, ...).
+        normalize: the normalisation after every backward step: ``"rescale_std"``, ``"std"``,
+            ``"std_global"``, ``"rescale_std_local"``, ``"minmax"``, ``"minmax_local"``,
+            ``"minmax_rescale"``, ``"minmax_01_05_rescale"``, or ``"none"`` / None for none.
+        positivise: set negatives to 0 after dense (linear) steps.
+        positivise_conv: set negatives to 0 after conv and unpool steps.
+        rectify_input: rectify after the last step too (the reconstructed input); with
+            ``normalize="none"`` and False, the result equals Captum's ``Deconvolution``.
+        wta: winner-take-all across channels before each transposed conv.
+        unpool: how max pools are undone: ``"switches"`` (the recorded argmax positions),
+            ``"upsample"``, ``"random"`` (seeded) or ``"distribute"``.
+        seed: seed for everything random (``random-class``, ``random:N``, random unpooling).
+
+    The options are declared, with their help, in :class:`~recollection.retrace.options.RetraceOptions`;
+    they are checked there (an unknown value raises :class:`~recollection.errors.OptionError`).
     """
 
     def __init__(self, model: nn.Module, *, classes: Sequence[str] | None = None,
-                 device: str | torch.device = "cpu", **options) -> None:
-        self.options = RetraceOptions(**options)
+                 device: str | torch.device = "cpu", normalize: str | None = "rescale_std",
+                 positivise: bool = True, positivise_conv: bool = True, rectify_input: bool = True,
+                 wta: bool = False, unpool: str = "switches", seed: int = 0) -> None:
+        self.options = RetraceOptions(normalize=normalize, positivise=positivise, positivise_conv=positivise_conv,
+                                      rectify_input=rectify_input, wta=wta, unpool=unpool, seed=seed)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.classes = classes

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .options import VIEW_CHOICES
 
 RELATIVE_TOLERANCE = 1e-6  # a spread below this fraction of the sample's largest value is rounding noise
 
@@ -88,7 +89,7 @@ def winner_take_all(x: Tensor) -> Tensor:
     return torch.zeros_like(x).scatter_(1, winners, x.gather(1, winners))
 
 
-VIEWS = ("rescale_std", "minmax", "std", "inverse-transform")
+VIEWS = tuple(VIEW_CHOICES)
 
 
 def view(x: Tensor, name: str, mean: Tensor | None = None, std: Tensor | None = None) -> Tensor:

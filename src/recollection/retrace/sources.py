@@ -1,77 +1,21 @@
-"""Where recall starts: a class neuron, a layer's (sparse) activations, or a control."""
+"""Where recall starts, as a signal: a class neuron, a layer's (sparse) activations, or a control.
+
+The :class:`Source` specification itself is declared with the other options in ``options.py``.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
 from ..errors import OptionError
+from .options import Source
 from .record import Trace
 
-KINDS = ("class", "last-layer", "random-class", "zero", "layer", "random")
-SOURCE_HELP = (
-    "class (the predicted class neuron), class:INDEX or class:NAME (any class), "
-    "last-layer (the actual last-layer activations), random-class (a random other class: control), "
-    "zero (all zeros: what do the switches alone give?), layer:N (the recorded activations of layer N, "
-    "counted back from the last layer: 1 = fc7 ... 10 = conv1 in AlexNet), "
-    "random:N (Gaussian noise at layer N: control)"
-)
-
-
-@dataclass(frozen=True)
-class Source:
-    """A source specification; ``Source.parse("class:tabby cat")`` reads the CLI form."""
-
-    kind: str = "class"
-    target: int | str | None = None  # class index or name, for kind == "class"
-    layer: int = 0  # tap number, for "layer" and "random"
-    top: float = 100.0  # keep the top P % of a layer source's activations
-    per_channel: bool = False  # ... per channel over H×W instead of over the whole C×H×W
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise OptionError(f"unknown source kind {self.kind!r}; choose from {', '.join(KINDS)}")
-        if not (0.0 < self.top <= 100.0) or math.isnan(self.top):
-            raise OptionError(f"top percentage must be in (0, 100], got {self.top:g}")
-        if self.kind != "layer" and (self.top != 100.0 or self.per_channel):
-            raise OptionError("top-P% sparsification applies to layer:N sources only")
-        if self.kind in ("layer", "random") and self.layer < 0:
-            raise OptionError(f"layer number must be >= 0, got {self.layer}")
-
-    @classmethod
-    def parse(cls, spec: str, *, top: float = 100.0, per_channel: bool = False) -> "Source":
-        kind, _, arg = spec.strip().partition(":")
-        kind = kind.strip().lower()
-        arg = arg.strip().strip("'\"")
-        if kind == "class":
-            target: int | str | None = None
-            if arg:
-                target = int(arg) if arg.lstrip("-").isdigit() else arg
-            return cls("class", target=target, top=top, per_channel=per_channel)
-        if kind in ("layer", "random"):
-            if not arg.isdigit():
-                raise OptionError(f"source {spec!r}: expected {kind}:N with N a layer number, e.g. {kind}:3")
-            return cls(kind, layer=int(arg), top=top, per_channel=per_channel)
-        if arg:
-            raise OptionError(f"source {spec!r}: {kind} takes no argument")
-        if kind not in KINDS:
-            raise OptionError(f"unknown source {spec!r}; sources are: {SOURCE_HELP}")
-        return cls(kind, top=top, per_channel=per_channel)
-
-    def __str__(self) -> str:
-        if self.kind == "class":
-            return "class" if self.target is None else f"class:{self.target}"
-        if self.kind in ("layer", "random"):
-            return f"{self.kind}:{self.layer}"
-        return self.kind
-
-    @property
-    def is_class(self) -> bool:
-        return self.kind in ("class", "random-class")
+__all__ = ["Source", "build_source", "sparsify"]  # Source is re-exported: it lives in options.py
 
 
 def resolve_target(target: int | str, classes: Sequence[str] | None, n_classes: int) -> int:

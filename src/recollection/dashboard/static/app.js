@@ -1,20 +1,10 @@
 "use strict";
 // The dashboard page: builds the option forms, talks JSON to /api/*, keeps its settings in the URL.
 
-const FIELDS = [
-  ["model", "select", "Model"], ["random_init", "checkbox", "random weights (control)"],
-  ["source", "select", "Source"], ["target", "class", "Class (name or index; empty: predicted)"],
-  ["layer", "number", "Layer N (layer / noise sources)"], ["top", "number", "Top P % (layer source)"],
-  ["per_channel", "checkbox", "top P % per channel"], ["normalize", "select", "Normalisation"],
-  ["positivise", "checkbox", "rectify dense steps"], ["positivise_conv", "checkbox", "rectify conv / unpool steps"],
-  ["wta", "checkbox", "winner-take-all across channels"], ["unpool", "select", "Unpooling"],
-  ["view", "select", "View"], ["seed", "number", "Seed"],
-];
-const DEFAULTS = {model: "digits", random_init: false, source: "class", target: "", layer: 1, top: 100,
-  per_channel: false, normalize: "rescale_std", positivise: true, positivise_conv: true, wta: false,
-  unpool: "switches", view: "rescale_std", seed: 0};
-const SOURCE_LABELS = {"class": "class neuron", "last-layer": "last layer", "random-class": "random class (control)",
-  "zero": "zero (control)", "layer": "layer N, top P %", "random": "noise at layer N (control)"};
+// The option forms are built from /api/options (the one schema: type, default, choices, help of every
+// option, the source kinds and the parts of a source the form asks for); nothing here lists options.
+let fields = [];  // [key, kind, spec] in form order; kind: select, source, model, class, checkbox, number, text
+let defaults = {};  // key -> default, read from the schema
 let OPTIONS = null;
 const uploads = {main: null, name: null};
 let lastResult = {};
@@ -44,38 +34,60 @@ function option(select, value, label) {
   select.appendChild(o);
 }
 
+function fieldKind(key, spec) {
+  if (key === "source" || key === "model") return key;
+  if (key === "target") return "class";
+  if (spec.type === "bool") return "checkbox";
+  if (spec.choices.length) return "select";
+  return spec.type === "int" || spec.type === "float" ? "number" : "text";
+}
+
+function readSchema() {
+  fields = [];
+  for (const [key, spec] of Object.entries(OPTIONS.options)) {
+    fields.push([key, fieldKind(key, spec), spec]);
+    if (key === "source") for (const [part, partSpec] of Object.entries(OPTIONS.source_parts)) fields.push([part, fieldKind(part, partSpec), partSpec]);
+  }
+  defaults = Object.fromEntries(fields.map(([key, , spec]) => [key, spec.default]));
+}
+
+function fieldInput(prefix, key, kind, spec, wrap) {
+  let input;
+  if (kind === "source" || kind === "model" || kind === "select") {
+    input = document.createElement("select");
+    const choices = kind === "source" ? OPTIONS.source_kinds.map((s) => [s.kind, s.label])
+      : kind === "model" ? OPTIONS.models.map((m) => [m.name, m.name + (m.pretrained ? "" : " (no weights here)")])
+      : spec.choices.map((c) => [c, c]);
+    for (const [value, text] of choices) option(input, value, text);
+  } else if (kind === "class") {
+    input = document.createElement("input");
+    input.type = "search";
+    input.setAttribute("list", `classes-${prefix}`);
+    const list = document.createElement("datalist");
+    list.id = `classes-${prefix}`;
+    wrap.appendChild(list);
+    input.addEventListener("input", () => fillClasses(prefix));
+  } else {
+    input = document.createElement("input");
+    input.type = kind;
+    if (kind === "number") input.step = spec.type === "int" ? "1" : "any";
+  }
+  return input;
+}
+
 function buildConfig(prefix) {
   const box = $(`config-${prefix}`);
-  for (const [key, kind, label] of FIELDS) {
+  for (const [key, kind, spec] of fields) {
     const wrap = document.createElement("label");
-    let input;
-    if (kind === "select") {
-      input = document.createElement("select");
-      const choices = {model: OPTIONS.models.map((m) => [m.name, m.name + (m.pretrained ? "" : " (no weights here)")]),
-        source: OPTIONS.sources.map((s) => [s, SOURCE_LABELS[s] || s]), normalize: OPTIONS.normalize.map((n) => [n, n]),
-        unpool: OPTIONS.unpool.map((u) => [u, u]), view: OPTIONS.views.map((v) => [v, v])}[key];
-      for (const [value, text] of choices) option(input, value, text);
-    } else if (kind === "class") {
-      input = document.createElement("input");
-      input.type = "search";
-      input.setAttribute("list", `classes-${prefix}`);
-      const list = document.createElement("datalist");
-      list.id = `classes-${prefix}`;
-      wrap.appendChild(list);
-      input.addEventListener("input", () => fillClasses(prefix));
-    } else {
-      input = document.createElement("input");
-      input.type = kind;
-      if (key === "top") { input.min = "0.01"; input.max = "100"; input.step = "any"; }
-      if (key === "layer") { input.min = "0"; input.step = "1"; }
-    }
+    wrap.title = spec.help;
+    const input = fieldInput(prefix, key, kind, spec, wrap);
     input.id = `${prefix}-${key}`;
-    if (kind === "checkbox") { wrap.appendChild(input); wrap.append(" " + label); }
-    else { wrap.append(label + " "); wrap.appendChild(input); }
+    if (kind === "checkbox") { wrap.appendChild(input); wrap.append(" " + spec.label); }
+    else { wrap.append(spec.label + " "); wrap.appendChild(input); }
     box.appendChild(wrap);
     input.addEventListener("change", () => { syncVisibility(prefix); saveUrl(); });
   }
-  writeConfig(prefix, DEFAULTS);
+  writeConfig(prefix, defaults);
 }
 
 async function fillClasses(prefix) {
@@ -90,15 +102,15 @@ async function fillClasses(prefix) {
 }
 
 function syncVisibility(prefix) {
-  const source = $(`${prefix}-source`).value;
-  const show = {target: source === "class", layer: source === "layer" || source === "random",
-                top: source === "layer", per_channel: source === "layer"};
-  for (const [key, visible] of Object.entries(show)) $(`${prefix}-${key}`).parentElement.hidden = !visible;
+  // the parts of a source (class, layer, top P %) show when the chosen kind takes them
+  const kind = OPTIONS.source_kinds.find((s) => s.kind === $(`${prefix}-source`).value);
+  const parts = new Set(OPTIONS.source_kinds.flatMap((s) => s.takes));
+  for (const key of parts) $(`${prefix}-${key}`).parentElement.hidden = !(kind && kind.takes.includes(key));
 }
 
 function readConfig(prefix) {
   const config = {};
-  for (const [key, kind] of FIELDS) {
+  for (const [key, kind] of fields) {
     const input = $(`${prefix}-${key}`);
     config[key] = kind === "checkbox" ? input.checked : kind === "number" ? Number(input.value) : input.value;
   }
@@ -106,7 +118,7 @@ function readConfig(prefix) {
 }
 
 function writeConfig(prefix, config) {
-  for (const [key, kind] of FIELDS) {
+  for (const [key, kind] of fields) {
     if (!(key in config)) continue;
     const input = $(`${prefix}-${key}`);
     if (kind === "checkbox") input.checked = config[key] === true || config[key] === "true";
@@ -122,7 +134,7 @@ function saveUrl() {
   const params = new URLSearchParams({tab: currentTab, image: $("image").value, cimage: $("compare-image").value});
   for (const prefix of ["m", "a", "b"]) {
     const config = readConfig(prefix);
-    for (const key in config) if (String(config[key]) !== String(DEFAULTS[key])) params.set(`${prefix}.${key}`, config[key]);
+    for (const key in config) if (String(config[key]) !== String(defaults[key])) params.set(`${prefix}.${key}`, config[key]);
   }
   if ($("name-image").value) params.set("nimage", $("name-image").value);
   if ($("recall-name").value) {
@@ -219,7 +231,7 @@ async function recollect() {
   const data = await api("/api/recollect", {image: chosenImage("main", "image"), config});
   $("original").src = data.original;
   $("recollection").src = data.recollection;
-  $("recollection-caption").textContent = `recollection from ${config.source}` +
+  $("recollection-caption").textContent = `recollection from ${data.config.source}` +
     (data.target ? ` (class ${data.target.name})` : "") + ` at ${data.start}, ${data.milliseconds} ms`;
   const rows = [["predicted", data.predicted.name], ...Object.entries(data.scores).map(([k, v]) => [k, v.toFixed(4)])];
   $("scores").replaceChildren(...rows.map(([k, v]) => {
@@ -292,6 +304,7 @@ async function start() {
   try { OPTIONS = await api("/api/options"); } catch (e) { showError(e.message); return; }
   $("max-upload").textContent = OPTIONS.max_upload_mb;
   for (const id of ["image", "compare-image"]) for (const s of OPTIONS.samples) option($(id), s);
+  readSchema();
   for (const prefix of ["m", "a", "b"]) buildConfig(prefix);
   writeConfig("b", {source: "zero"});
   if (OPTIONS.naming.available) {

@@ -2,47 +2,34 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..attention.options import ATTEND_PARAMS
-from .common import app, check_writable_dir, out, pick_device, user_errors
-from .recollect import ModelName, Norm, Unpool
+from ..cnn.registry import model_options
+from .common import Device, app, check_writable_dir, out, pick_device, schema_options, user_errors
 
-P = ATTEND_PARAMS
-Mix = Enum("Mix", {c: c for c in P["mix"].choices}, type=str)  # type: ignore[misc]
-Method = Enum("Method", {c.replace("-", "_"): c for c in P["method"].choices}, type=str)  # type: ignore[misc]
-CueKind = Enum("CueKind", {c.replace("-", "_"): c for c in P["cue"].choices}, type=str)  # type: ignore[misc]
+ATTEND_OPTIONS = {**model_options("digits"), **ATTEND_PARAMS}  # every option, from the schemas
 
 
 @app.command()
 @user_errors
+@schema_options(ATTEND_OPTIONS)
 def attend(
     images: Annotated[list[Path], typer.Argument(help="Two or more image files, mixed into one picture.",
                                                  show_default=False)],
-    model: Annotated[ModelName, typer.Option(help="digits: the embedded offline model; alexnet, alexnet-convpool: "
-                                             "ImageNet models.")] = ModelName.digits,
-    weights: Annotated[Optional[Path], typer.Option(help="Weights file (else the embedded or cached weights).")] = None,
-    random_init: Annotated[bool, typer.Option("--random-init", help="Use random weights (control).")] = False,
-    mix: Annotated[Mix, typer.Option(help=P["mix"].help)] = Mix(P["mix"].default),
+    *,
     classes: Annotated[Optional[str], typer.Option(help="The class neuron cued for each image, comma-separated "
                                                    "indices or names in image order (default: what the network "
                                                    "sees in each image alone).")] = None,
-    method: Annotated[Method, typer.Option(help=P["method"].help)] = Method(P["method"].default),
-    cue: Annotated[CueKind, typer.Option(help=P["cue"].help)] = CueKind(P["cue"].default),
-    normalize: Annotated[Norm, typer.Option(help=P["normalize"].help)] = Norm(P["normalize"].default),
-    positivise: Annotated[bool, typer.Option(help=P["positivise"].help)] = P["positivise"].default,
-    positivise_conv: Annotated[bool, typer.Option(help=P["positivise_conv"].help)] = P["positivise_conv"].default,
-    rectify_input: Annotated[bool, typer.Option(help=P["rectify_input"].help)] = P["rectify_input"].default,
-    wta: Annotated[bool, typer.Option("--wta", help=P["wta"].help)] = P["wta"].default,
-    unpool: Annotated[Unpool, typer.Option(help=P["unpool"].help)] = Unpool(P["unpool"].default),
+    weights: Annotated[Optional[Path], typer.Option(help="Weights file (else the embedded or cached weights).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random-class control and of random unpooling.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for mix.png, one recall PNG per cue "
                                           "and attend.json (scores and full configuration).")] = Path("attend"),
-    device: Annotated[str, typer.Option(help="cpu, or cuda to run on a GPU.")] = "cpu",
+    device: Device = "cpu",
+    **options,
 ) -> None:
     """Mix IMAGES into one picture, run it forward once, and recall each image's class neuron from that
     same pass: does each concept neuron recall its own image (selectivity), and in its own place (tiled)?"""
@@ -57,11 +44,9 @@ def attend(
     device = pick_device(device)
     if len(images) < 2:
         raise OptionError("attend needs at least two images to mix")
-    params = attend_params(mix=mix.value, method=method.value, cue=cue.value, normalize=normalize.value,
-                           positivise=positivise, positivise_conv=positivise_conv, rectify_input=rectify_input,
-                           wta=wta, unpool=unpool.value)
+    params = attend_params(**{k: options[k] for k in ATTEND_PARAMS})
     out_path = check_writable_dir(out_dir)
-    info = load_model(model.value, weights, random_init=random_init)
+    info = load_model(options["model"], weights, random_init=options["random_init"])
     pixels = torch.stack([info.to_pixels(load_image(p, shorter_side=info.size)) for p in images])
     cues = choose_cues(info, pixels, [c.strip() for c in classes.split(",")] if classes else None, device)
     result = attend_pixels(info, pixels, cues, params, seed=seed, device=device)
@@ -72,7 +57,7 @@ def attend(
         save_png(side_by_side([result.recalls[0, k]], side=max(info.size, 96)), out_path / name)
         record["cues"][k]["png"] = name
     write_json(out_path / "attend.json", record)
-    for k, entry in enumerate(record["cues"]):
+    for k in range(len(cues)):
         r = result.r[0, k]
         others = ", ".join(f"{v:.3f}" for b, v in enumerate(r) if b != k)
         out.print(f"cue {info.classes[cues[k]]!r} ({images[k].name}): r with its own image {r[k]:.3f}, "

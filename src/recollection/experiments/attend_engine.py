@@ -9,7 +9,7 @@ from typing import Any
 
 from ..attention.api import side_by_side
 from ..attention.options import ATTEND_PARAMS, canonical
-from ..cnn.models import MODELS
+from ..cnn.registry import model_options
 from ..io import save_png
 from .naming_engine import NamingEngine
 from .schema import Engine, Param, StudyError, register_engine
@@ -32,8 +32,7 @@ class CnnAttend(Engine):
     }
     params = {
         "pair": Param(str, ""),
-        "model": Param(str, "digits", MODELS),
-        "random_init": Param(bool, False, help="randomly initialised network: a control"),
+        **model_options("digits"),
         **ATTEND_PARAMS,
         "repeat": Param(int, 0),
         "seed": Param(int, 0),

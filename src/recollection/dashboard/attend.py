@@ -9,59 +9,61 @@ from typing import Any, Callable
 import torch
 
 from ..attention.options import ATTEND_PARAMS
+from ..cnn.registry import model_options
+from ..schema import Param
 from .errors import ClientError
 from .render import data_uri, png_bytes
 
-
-def attend_options() -> dict:
-    """The form of the tab, derived from ATTEND_PARAMS (type, default, choices, help of each option)."""
-    return {k: spec.describe() for k, spec in ATTEND_PARAMS.items()}
-
-
-def read_config(config: Any) -> dict:
-    """The attention parameters from the page's config: strings and booleans as a form sends them."""
-    from ..attention.api import attend_params
-
-    if not isinstance(config, dict):
-        raise ClientError("config must be an object of attention options")
-    given = {}
-    for key, spec in ATTEND_PARAMS.items():
-        if key not in config:
-            continue
-        value = config[key]
-        if bool in spec.kinds and isinstance(value, str):
-            value = value.lower() in ("1", "true", "yes", "on")
-        given[key] = value
-    try:
-        return attend_params(**given)
-    except Exception as e:
-        raise ClientError(str(e)) from None
+ATTEND_FORM = {**model_options("digits"), **ATTEND_PARAMS}  # the tab's options: the schemas, nothing added
+ATTEND_PARTS = {  # besides the schema: which class neuron each image cues, and the seed of the controls
+    "classes": Param(str, "", help="The class cued for each image, comma-separated (empty: what the network sees "
+                                   "in each image alone)."),
+    "seed": Param(int, 0, help="Seed of the random-class control and of random unpooling."),
+}
+MAX_IMAGES = 4
 
 
-def attend(images: list, config: dict, model: Callable, picture: Callable, device: str = "cpu") -> dict:
-    """``images``: two or more picture references of the page; ``model(name, random_init)`` and
-    ``picture(ref)`` are the dashboard's loaders. Returns the JSON payload of the tab."""
+def value(config: dict, key: str, param: Param) -> Any:
+    """The page's value of one option, read by the option's type (its default when absent) and checked."""
+    raw = config.get(key, param.default)
+    kind = param.kinds[0]
+    if kind is bool and isinstance(raw, str):
+        raw = raw.lower() in ("1", "true", "yes", "on")
+    elif kind in (int, float) and not isinstance(raw, bool):
+        try:
+            raw = kind(raw)
+        except (TypeError, ValueError):
+            raise ClientError(f"{key} must be a number, got {raw!r}") from None
+    elif kind is str:
+        raw = str(raw)
+    return param.check(raw, key, ClientError)
+
+
+def attend(images: Any, config: Any, model: Callable, picture: Callable, device: str = "cpu") -> dict:
+    """``images``: two to four picture references of the page; ``model(name, random_init)`` and ``picture(ref)``
+    are the dashboard's loaders. Returns the tab's JSON: the mix, each component, each cue's recall, the scores."""
     from ..attention.api import attend_pixels, choose_cues, describe, side_by_side
 
-    if not isinstance(images, list) or not 2 <= len(images) <= 4:
-        raise ClientError("choose two (up to four) images to mix")
+    if not isinstance(images, list) or not 2 <= len(images) <= MAX_IMAGES:
+        raise ClientError(f"choose two (up to {MAX_IMAGES}) images to mix")
+    if not isinstance(config, dict):
+        raise ClientError("config must be an object of attention options")
     start = time.perf_counter()
-    params = read_config(config)
-    info = model(str(config.get("model", "digits")), str(config.get("random_init", "")).lower() in ("1", "true", "yes", "on"))
+    values = {k: value(config, k, p) for k, p in {**ATTEND_FORM, **ATTEND_PARTS}.items()}
+    params = {k: values[k] for k in ATTEND_PARAMS}
+    info = model(values["model"], values["random_init"])
     pixels = torch.stack([info.to_pixels(picture(ref)) for ref in images])
-    classes = config.get("classes") or None
-    if classes is not None and not isinstance(classes, list):
-        raise ClientError("classes must be a list with one class (index or name) per image")
-    cues = choose_cues(info, pixels, [str(c) for c in classes] if classes else None, device)
-    seed = int(config.get("seed", 0) or 0)
-    result = attend_pixels(info, pixels, cues, params, seed=seed, device=device)
-    record = describe(info, result, [f"image {k + 1}" for k in range(len(images))], params, seed, device)
+    named = [c.strip() for c in values["classes"].split(",") if c.strip()]
+    cues = choose_cues(info, pixels, named or None, device)
+    result = attend_pixels(info, pixels, cues, params, seed=values["seed"], device=device)
+    record = describe(info, result, [f"image {k + 1}" for k in range(len(images))], params, values["seed"], device)
     side = max(info.size, 128)
-    record["mix"] = data_uri(png_bytes(side_by_side([result.mixed.pixels[0]], side)))
-    record["components"] = [data_uri(png_bytes(side_by_side([c], side))) for c in result.mixed.placed[0]]
+    picture_uri = lambda image: data_uri(png_bytes(side_by_side([image], side)))  # noqa: E731
+    record["mix"] = picture_uri(result.mixed.pixels[0])
+    record["components"] = [picture_uri(c) for c in result.mixed.placed[0]]
     for k, entry in enumerate(record["cues"]):
-        entry["recall"] = data_uri(png_bytes(side_by_side([result.recalls[0, k]], side)))
-        entry["r_own"] = result.r[0, k, k]
+        entry["recall"] = picture_uri(result.recalls[0, k])
+        entry["r_own"] = float(result.r[0, k, k])
         entry["r_other"] = [float(v) for b, v in enumerate(result.r[0, k]) if b != k]
     record["milliseconds"] = round((time.perf_counter() - start) * 1e3, 1)
     return record

@@ -27,11 +27,13 @@ _PUBLIC = {  # name -> the module that defines it
     "list_models": "recollection.cnn.registry",
     "get_model": "recollection.cnn.registry",
     "register_model": "recollection.cnn.registry",
+    "Attender": "recollection.attention.engine",
 }
 __all__ = ["Recollector", "Recollection", "Source", "RetraceOptions", "load_model", "LoadedModel", "list_models",
-           "get_model", "register_model", "__version__"]
+           "get_model", "register_model", "Attender", "__version__"]
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on demand
+    from .attention.engine import Attender
     from .cnn.models import LoadedModel, load_model
     from .cnn.registry import get_model, list_models, register_model
     from .retrace.engine import Recollection, Recollector

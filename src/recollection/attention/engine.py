@@ -1,7 +1,7 @@
 """Cue-based attention: show a CNN several things at once, then recall each cued class neuron from the
 *same* recorded forward pass (the same pool switches) and score each recall against every component.
 
->>> attender = Attender(model, transform=info.normalise, normalize=None)
+>>> attender = Attender.for_model(rc.load_model("digits"))          # normalize="none" by default
 >>> result = attender(components, cues, mix="max")    # components N×K×C×H×W, cues N×K class indices
 >>> result.selectivity.mean()                          # > 0: each concept neuron recalls its own thing
 
@@ -98,6 +98,11 @@ class Attender:
         self.recollector = Recollector(self.model, classes=classes, device=self.device, seed=seed,
                                        **{**retrace_defaults(), **retrace_options}) if method == "recollection" else None
         self.peer = Peer(self.model, method) if method != "recollection" else None
+
+    @classmethod
+    def for_model(cls, info, **options) -> "Attender":
+        """An Attender for a :class:`~recollection.cnn.models.LoadedModel` (its input transform and classes)."""
+        return cls(info.model, transform=info.normalise, classes=info.classes, **options)
 
     def __call__(self, components: Tensor, cues: Tensor | Sequence[Sequence[int]], mix: str = "max") -> Attention:
         mixed = mix_components(components, mix)

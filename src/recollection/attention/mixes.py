@@ -15,11 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import OptionError
-
-MIXES = ("max", "mean", "tile")
-MIX_HELP = ("max: pixelwise maximum (superimposed, as bright strokes overlap); mean: pixelwise mean "
-            "(superimposed, each at half contrast); tile: side by side, each shrunk into its own cell "
-            "of the model's input (for localisation: the pointing game)")
+from .options import MIXES
 
 
 @dataclass

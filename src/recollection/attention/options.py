@@ -1,5 +1,6 @@
 """The attention parameters, declared once: the study engine, the CLI and the dashboard derive from them.
-The retrace options are the retrace's own (retrace/options.py), with one default changed: ``normalize``."""
+The retrace options are the retrace's own (retrace/options.py), with one default changed: ``normalize``.
+Imports no torch, so the command line starts fast."""
 
 from __future__ import annotations
 
@@ -7,9 +8,20 @@ from dataclasses import replace
 
 from ..retrace.options import RETRACE_OPTIONS
 from ..schema import Param
-from .mixes import MIX_HELP, MIXES
-from .peers import PEER_HELP, PEERS
 
+MIXES = ("max", "mean", "tile")  # implemented in mixes.py
+MIX_HELP = ("max: pixelwise maximum (superimposed, as bright strokes overlap); mean: pixelwise mean "
+            "(superimposed, each at half contrast); tile: side by side, each shrunk into its own cell "
+            "of the model's input (for localisation: the pointing game)")
+PEERS = {  # method name: Captum class (peers.py)
+    "deconvolution": "Deconvolution",
+    "guided-backprop": "GuidedBackprop",
+    "saliency": "Saliency",
+    "input-x-gradient": "InputXGradient",
+    "grad-cam": "LayerGradCam",
+}
+PEER_HELP = ("Captum's Deconvolution, GuidedBackprop, Saliency (|gradient|), InputXGradient, and LayerGradCam at "
+             "the last conv layer (rectified, bilinearly upsampled to the input)")
 METHODS = ("recollection", *PEERS)
 CUES = ("class", "zero", "random-class")
 CUE_HELP = ("class: each cue's own class neuron; zero: a zero source (control: the switches alone, every cue "

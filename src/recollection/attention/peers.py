@@ -12,16 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError, RecollectionError
-
-PEERS = {
-    "deconvolution": "Deconvolution",
-    "guided-backprop": "GuidedBackprop",
-    "saliency": "Saliency",
-    "input-x-gradient": "InputXGradient",
-    "grad-cam": "LayerGradCam",
-}
-PEER_HELP = ("Captum's Deconvolution, GuidedBackprop, Saliency (|gradient|), InputXGradient, and LayerGradCam at "
-             "the last conv layer (rectified, bilinearly upsampled to the input)")
+from .options import PEERS
 
 
 class MissingDependency(RecollectionError):

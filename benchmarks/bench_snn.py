@@ -1,6 +1,7 @@
 """Benchmark the spiking network's forward pass on the 796 Caltech face/motorbike images
 (TrainingSet + TestingSet): DoG encoding, the dense torch path (``SpikingNetwork.forward``), the
-event-driven numba path (``recollection.snn.events``) and a plain loop-over-time NumPy version.
+event-driven numba path (``recollection.snn.events``) and a plain loop-over-time NumPy version; and
+STDP learning's costs: one presentation per conv layer, the learning layer's input events.
 
     cd /work/main && PYTHONPATH=src python benchmarks/bench_snn.py            # dense path on all 796
     PYTHONPATH=src python benchmarks/bench_snn.py --quick    # dense path on 64 images, extrapolated
@@ -33,7 +34,6 @@ from recollection.snn.encoding import DoGEncoder, spike_train  # noqa: E402
 from recollection.snn.events import forward_events  # noqa: E402
 from recollection.snn.features import encode_files  # noqa: E402
 from recollection.snn.network import (  # noqa: E402
-    FEATURE_THRESHOLDS,
     POOL_SHAPES,
     SpikingNetwork,
     Thresholds,
@@ -135,6 +135,39 @@ def dense_path(network: SpikingNetwork, times: np.ndarray, thresholds: Threshold
     return np.concatenate(chunks)
 
 
+# ---------------------------------------------------------------------------- STDP
+def stdp_costs(times: np.ndarray, repeats: int = 3) -> dict:
+    """Milliseconds per STDP presentation of each conv layer (``stdp.present``: random initial weights,
+    the starting rates, the spec's thresholds, winners and windows; best of ``repeats`` passes over the
+    images, each from the same weights) and per image for the learning layer's input events
+    (``stdp.layer_inputs``, the lower layers' spikes). Single-threaded."""
+    from recollection.snn.network import random_weights
+    from recollection.snn.stdp import StdpConfig, layer_inputs, present
+
+    config, weights = StdpConfig(), random_weights(0)
+    shape, out = times.shape[1:], {}
+    for layer in range(3):
+        t = time.perf_counter()
+        inputs = layer_inputs(weights, times, layer, config)
+        out[f"inputs_conv{layer + 1}"] = 1e3 * (time.perf_counter() - t) / len(times)
+        start = np.ascontiguousarray(weights[layer].numpy().transpose(1, 2, 3, 0))
+        args = (shape, config.thresholds[layer], config.offsets[layer], config.winners[layer],
+                config.a_plus[layer], config.a_minus[layer])
+        present(inputs[0], start.copy(), *args)  # compiled before timing
+        runs = []
+        for _ in range(repeats):
+            wt = start.copy()
+            t = time.perf_counter()
+            for i in range(len(times)):
+                present(inputs[i], wt, *args)
+            runs.append(time.perf_counter() - t)
+        out[f"present_conv{layer + 1}"] = 1e3 * min(runs) / len(times)
+        if layer < 2:
+            kernel, stride = POOL_SHAPES[layer]
+            shape = tuple((n + 2 * (kernel // 2) - kernel) // stride + 1 for n in shape)
+    return out
+
+
 # ---------------------------------------------------------------------------- measuring
 class Load:
     """Share of the machine's CPU time that other processes used while we ran."""
@@ -203,6 +236,7 @@ def main() -> int:
     ap.add_argument("--weights", type=Path, default=WEIGHTS, help="research-layout weights (default run61)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="runs of the events path over all images")
+    ap.add_argument("--stdp-images", type=int, default=100, help="images for the STDP costs (0: skip them)")
     ap.add_argument("--out", type=Path, default=HERE / "results_snn.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -254,6 +288,12 @@ def main() -> int:
     loop = np.stack([numpy_loop(weights, times[i], thresholds) for i in loop_idx])
     loop_s = time.perf_counter() - t
     loop_same = identical(loop, events[loop_idx])
+    stdp_idx = np.linspace(0, n - 1, min(args.stdp_images, n)).round().astype(int)
+    if len(stdp_idx):
+        print(f"STDP on {len(stdp_idx)} images ...", flush=True)
+        torch.set_num_threads(1)
+        stdp = stdp_costs(times[stdp_idx])
+        torch.set_num_threads(args.threads)
     others = load.others_share()
 
     per = {  # ms per image
@@ -290,6 +330,13 @@ def main() -> int:
           f"| dense / events | {per['dense'] / per['events']:.0f}× |\n"
           f"| encoding + events, all {n} images | {total:.2f} s (target ≤ {TARGET_TOTAL_S:g} s: "
           f"{'met' if total <= TARGET_TOTAL_S else 'NOT met'}) |")
+    if len(stdp_idx):
+        print()
+        print(f"STDP, {len(stdp_idx)} images, random initial weights, 1 thread: ms per presentation / per image")
+        print()
+        print("| conv layer | one presentation (`present`) | its input events (`layer_inputs`) |\n|---|---|---|")
+        for layer in (1, 2, 3):
+            print(f"| conv{layer} | {stdp[f'present_conv{layer}']:.3f} | {stdp[f'inputs_conv{layer}']:.3f} |")
     print()
     print(f"bit-identical potentials: events vs dense {int(same.sum())}/{dense_n} images; "
           f"NumPy loop vs events {int(loop_same.sum())}/{len(loop_idx)} images")
@@ -316,6 +363,7 @@ def main() -> int:
         "bit_identical": {"events_vs_dense": [int(same.sum()), dense_n],
                           "numpy_loop_vs_events": [int(loop_same.sum()), len(loop_idx)]},
         "numba_first_call_s": {**compiles, "this_process": first_call},
+        "stdp_ms": {"images": len(stdp_idx), **(stdp if len(stdp_idx) else {})},
     }
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -121,7 +121,7 @@ def test_uploads_are_checked_decoded_safely_and_private(board):
     assert other != token
     status, data = post(board, "/api/recollect", {"image": {"upload": token[:-2] + "xx"}})
     assert status == 400 and "another session" in data["error"]
-    for body, message in ((b"just text", "not an image"), (bomb(), "64 Mpx are refused"), (b"", "empty")):
+    for body, message in ((b"just text", "not an image"), (bomb(), "16 Mpx are refused"), (b"", "empty")):
         response = board.handle("POST", "/api/upload", body=body)
         assert response.status == 400 and message in json.loads(response.body)["error"]
     big = board.handle("POST", "/api/upload", body=b"\0" * (MAX_UPLOAD_BYTES + 1))
@@ -179,7 +179,7 @@ def test_http_serves_the_page_with_security_headers(server):
 
 def test_http_refuses_an_oversized_body_before_reading_it(server):
     request = urllib.request.Request(server + "/api/upload", data=b"x" * 10, method="POST",
-                                     headers={"Content-Length": str(MAX_UPLOAD_BYTES + 1)})
+                                     headers={"Content-Length": str(MAX_UPLOAD_BYTES + 1), "X-Recollection-Upload": "1"})
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request)
     assert info.value.code == 413 and "limited to 20 MB" in json.loads(info.value.read())["error"]

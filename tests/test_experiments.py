@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from recollection.errors import RecollectionError
-from recollection.experiments.runner import LOG, ResultLog, connect_ray, run_study
-from recollection.experiments.stats import bootstrap_difference, load_results, selections
+from recollection.experiments.runner import LOG, InvalidPoints, ResultLog, connect_ray, run_study
+from recollection.experiments.stats import load_results, selections
 from recollection.experiments.study import StudyError, load_study
+from recollection.stats import difference_interval
 
 TINY = """
 [study]
@@ -173,13 +174,20 @@ def test_worker_processes_give_the_same_table_as_one_process(tmp_path):
            [{k: v for k, v in r.items() if k != "seconds"} for r in table(tmp_path / "two")]
 
 
-def test_a_failing_point_is_recorded_and_the_others_finish(tmp_path):
-    study = load_study(tiny(tmp_path, limit=1), ["grid.source=[\"class\", \"layer:99\"]"])
-    summary = run_study(study, tmp_path / "out", workers=1)
-    assert len(summary.failures) == 4 and summary.done == 8
-    assert all("layer 99 is out of range" in f["error"] for f in summary.failures)
-    rows = table(tmp_path / "out")
-    assert sum(1 for r in rows if r["error"]) == 4 and sum(1 for r in rows if r["pearson"]) == 4
+def test_points_that_cannot_run_stop_the_run_before_it_starts_naming_their_cells(tmp_path):
+    study = load_study(tiny(tmp_path, limit=1), ["grid.source=[\"class\", \"layer:99\", \"class:12\"]"])
+    with pytest.raises(InvalidPoints) as info:
+        run_study(study, tmp_path / "out", workers=1)
+    line = str(info.value)
+    assert "\n" not in line and "8 of 12 points cannot run" in line and "rerun would fail the same way" in line
+    assert "source = layer:99" in line and "layer 99 is out of range" in line
+    assert "source = class:12" in line and "class index 12 is out of range" in line and "--skip-invalid" in line
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+    summary = run_study(study, tmp_path / "out", workers=1, skip_invalid=True)
+    assert (summary.done, summary.failures) == (4, []) and sum(g.points for g in summary.invalid) == 8
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert len(meta["points"]) == 4 and {g["cells"] for g in meta["invalid"]} == {"source = layer:99", "source = class:12"}
+    assert len(table(tmp_path / "out")) == 4
 
 
 def test_a_partial_last_line_from_a_crash_is_ignored(tmp_path):
@@ -189,7 +197,8 @@ def test_a_partial_last_line_from_a_crash_is_ignored(tmp_path):
     lines = (out / LOG).read_text().splitlines(keepends=True)
     (out / LOG).write_text("".join(lines[:5]) + lines[5][:40])  # killed in the middle of a write
     assert len(ResultLog(out / LOG).read()) == 5
-    summary = run_study(study, out, workers=1)
+    with pytest.warns(UserWarning, match="skipped 1 damaged line"):
+        summary = run_study(study, out, workers=1)
     assert (summary.skipped, summary.done) == (5, len(lines) - 5)
     assert len(ResultLog(out / LOG).read()) == len(lines)
 
@@ -210,7 +219,9 @@ def test_killing_a_run_half_way_and_rerunning_finishes_without_recomputing(tmp_p
     proc.wait()
     done_before = len(ResultLog(log).read())
     assert 12 <= done_before < len(study.points), "the run finished before it could be killed"
-    summary = run_study(study, out, workers=1)
+    with pytest.warns(UserWarning) as warned:
+        summary = run_study(study, out, workers=1)
+    assert any("took over the lock left by PID" in str(w.message) for w in warned)
     assert summary.skipped == done_before and summary.done == len(study.points) - done_before
     assert len(ResultLog(log).read()) == len(study.points)
     assert len(table(out)) == len(study.points)
@@ -260,17 +271,20 @@ def test_cli_run_reports_bad_files_in_one_line(tmp_path):
 
 
 # --- statistics -----------------------------------------------------------------------------------
-def test_bootstrap_intervals():
+def test_bootstrap_intervals_of_a_paired_difference_are_narrower_than_unpaired():
     rng = np.random.default_rng(1)
     b = rng.normal(0, 1, 400)
     a = b + 0.3 + rng.normal(0, 0.05, 400)
-    d, low, high, boot = bootstrap_difference(a, b, paired=True)
-    assert low < 0.3 < high and high - low < 0.02 and boot.size == 10_000
-    d2, low2, high2, _ = bootstrap_difference(a, b, paired=False)
-    assert d2 == pytest.approx(d) and high2 - low2 > 5 * (high - low)  # pairing removes the shared spread
-    assert bootstrap_difference(a, b, True, seed=3)[1:3] == bootstrap_difference(a, b, True, seed=3)[1:3]
-    same = bootstrap_difference(np.ones(10) * 2, np.ones(10), paired=True)
-    assert same[:3] == (1.0, 1.0, 1.0)
+    paired = difference_interval(a, b, paired=True)
+    ci = paired.interval
+    assert ci.method == "bca" and ci.low < 0.3 < ci.high and ci.high - ci.low < 0.02 and paired.boot.size == 10_000
+    unpaired = difference_interval(a, b, paired=False).interval
+    assert unpaired.estimate == pytest.approx(ci.estimate) and unpaired.high - unpaired.low > 5 * (ci.high - ci.low)
+    again = difference_interval(a, b, True, seed=3).interval
+    assert (again.low, again.high) == (difference_interval(a, b, True, seed=3).interval.low,
+                                       difference_interval(a, b, True, seed=3).interval.high)
+    same = difference_interval(np.ones(10) * 2, np.ones(10), paired=True).interval
+    assert (same.estimate, same.low, same.high, same.method) == (1.0, 1.0, 1.0, "exact")
 
 
 def test_selection_chooses_on_validation_and_reports_test(tmp_path):
@@ -298,5 +312,6 @@ def test_report_has_tables_comparisons_and_a_gallery(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     c = stats["comparisons"][0]
     assert c["paired"] and c["n_a"] == 8 and c["ci_low"] <= c["difference"] <= c["ci_high"]
+    assert -2 <= c["ci_low"] and c["ci_high"] <= 2 and c["ci_method"] == "percentile"  # 3 ≤ n = 8 < 10
     results = load_results(out)
     assert len(results.rows) == 24 and not results.failures

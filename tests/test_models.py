@@ -97,3 +97,18 @@ def test_alexnet_offline_gives_instructions(monkeypatch, tmp_path):
         load_model("alexnet")
     message = str(info.value)
     assert "--weights" in message and "--model digits" in message and "alexnet-owt-7be5be79.pth" in message
+
+
+def test_random_weight_controls_are_seeded_and_leave_the_global_rng_alone() -> None:
+    import torch
+
+    from recollection.cnn.models import load_model
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = load_model("digits", random_init=True).model.state_dict()
+    after = torch.rand(3)
+    second = load_model("digits", random_init=True).model.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)  # the control is reproducible
+    assert torch.equal(expected, after)  # ... and did not reseed the caller's generator

@@ -16,6 +16,7 @@ from recollection.experiments.study import load_study
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 SHARED = Path(__file__).parents[1] / ".." / "shared" / "data"
+WINDOW = 1400  # the report must fit a window this wide: no sideways scrolling
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 
@@ -65,7 +66,7 @@ def shrunk(name: str) -> list[str]:
 
 
 def open_in_chromium(browser, page_path: Path, screenshot: Path) -> tuple[list[str], dict]:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": WINDOW, "height": 900})
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -74,9 +75,10 @@ def open_in_chromium(browser, page_path: Path, screenshot: Path) -> tuple[list[s
     images = page.evaluate("""() => Array.from(document.images).map(i => ({ok: i.complete && i.naturalWidth > 0,
                                                                            alt: i.alt}))""")
     headings = page.evaluate("() => Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
     page.screenshot(path=str(screenshot), full_page=True)
     page.close()
-    return problems, {"images": images, "headings": headings}
+    return problems, {"images": images, "headings": headings, "width": width}
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in EXPERIMENTS.glob("*.toml")))
@@ -92,6 +94,7 @@ def test_shipped_study_report_opens_in_chromium(name, browser, tmp_path, tmp_pat
     page, _ = write_report(out)
     problems, found = open_in_chromium(browser, page, tmp_path / f"{name}.png")
     assert problems == []
+    assert found["width"] <= WINDOW, f"the page is {found['width']} px wide"
     assert found["images"] and all(i["ok"] for i in found["images"]), found["images"]
     assert f"Study {name}" in found["headings"][0]
     if study.comparisons:

@@ -11,6 +11,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from conftest import shared_path
+from recollection.snn.architecture import Architecture, Conv, Pool
 from recollection.snn.encoding import NO_SPIKE, DoGEncoder, spike_train
 from recollection.snn.events import dense_spikes, forward_events, run_events
 from recollection.snn.network import (
@@ -139,3 +140,49 @@ def test_caltech_images_bit_identical(thresholds):
     times = np.stack([encoder(f) for f in files])
     counts = _assert_identical(network, times, thresholds)
     assert counts[3] > 0 and counts[4] > 0
+
+
+OTHER_ARCHITECTURES = {  # (architecture, thresholds): the engines walk any stack of layer specs
+    "four convs, conv after conv, pools with and without inhibition": (Architecture((
+        Conv(3, 3, 1.0, 1.0), Pool(3, 2, inhibition=False), Conv(5, 4, 3.0, 3.0), Conv(3, 3, 2.0, 2.0),
+        Pool(3, 1, inhibition=True), Conv(3, 2, 1.0, 1e5))), (1.0, 3.0, 2.0, 1e5)),
+    "a pool first": (Architecture((Pool(3, 2, inhibition=True), Conv(5, 3, 1.0, 4.0))), (4.0,)),
+    "a single conv layer": (Architecture((Conv(5, 2, 1.0, 3.0),)), (3.0,)),
+}
+
+
+@pytest.mark.parametrize("name", OTHER_ARCHITECTURES)
+def test_other_architectures_bit_identical(name):
+    architecture, thresholds = OTHER_ARCHITECTURES[name]
+    network = SpikingNetwork(random_weights(1, mean=0.5, std=0.25, architecture=architecture),
+                             architecture=architecture)
+    times = _synthetic_times(3, 40, 52, seed=5)
+    reference = _dense(network, times, thresholds)
+    activity = run_events(network, times, thresholds, record=True)
+    expected = reference.potentials.numpy()
+    assert np.array_equal(activity.potentials.view(np.uint32), expected.view(np.uint32))
+    ours = dense_spikes(activity, times)
+    assert len(ours) == len(reference.spikes) == len(architecture.layers)
+    for j, (a, b) in enumerate(zip(ours, reference.spikes)):
+        assert np.array_equal(a, b.numpy()), f"layer {j - 1} spikes differ"
+        assert b.any(), f"layer {j - 1} never fired"  # the test is not vacuous
+    assert expected.max() > 0
+
+
+def test_stop_and_record_a_subset_of_layers():
+    network = SpikingNetwork(_wide_weights(2))
+    times = _synthetic_times(3, 64, 100, seed=11)
+    reference = _dense(network, times, LEARNING_THRESHOLDS).spikes
+    activity = run_events(network, times, LEARNING_THRESHOLDS, record=[1], stop=2)  # conv1, pool1; keep pool1
+    assert activity.potentials is None and activity.spikes[0] is None
+    assert activity.spikes[1].dtype == np.uint8 and activity.spikes[1].shape == (3, 4, 11, 17)
+    steps = np.arange(15).reshape(1, 15, 1, 1, 1)
+    assert np.array_equal(activity.spikes[1][:, None] == steps, reference[2].numpy())
+    pool2 = run_events(network, times, LEARNING_THRESHOLDS, record=[3], stop=4).spikes[3]
+    assert pool2.dtype == bool and np.array_equal(pool2, reference[4].numpy())  # pool2 fires repeatedly
+    with pytest.raises(ValueError, match="stop"):
+        run_events(network, times, stop=6)
+    with pytest.raises(ValueError, match="record"):
+        run_events(network, times, record=[4])
+    with pytest.raises(ValueError, match="record"):
+        run_events(network, times, record=[2], stop=2)

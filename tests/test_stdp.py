@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from recollection.errors import RecollectionError
+from recollection.errors import OptionError, RecollectionError
+from recollection.snn.architecture import Architecture, Conv, Pool
 from recollection.snn.encoding import DoGEncoder
 from recollection.snn.network import load_weights, random_weights
 from recollection.snn.stdp import (
@@ -249,3 +250,32 @@ def test_conv_spikes_leave_weights_alone(faces):
     assert out.shape == (15, 4) + faces.shape[1:] and out.any()
     assert (out.sum(axis=(0, 1)) <= 4).all()
     np.testing.assert_array_equal(w, before)
+
+
+def test_another_architecture_learns_layer_by_layer(faces):
+    """STDP walks the same layer specs as the other engines: two conv layers, conv after conv."""
+    arch = Architecture((Conv(3, 3, 2.0, 2.0), Pool(3, 2, inhibition=False), Conv(5, 4, 6.0, 6.0),
+                         Conv(3, 3, 3.0, 1e5)))
+    cfg = StdpConfig(presentations=(6, 6, 6), thresholds=(2.0, 6.0, 3.0), winners=(3, 2, 2), offsets=(2, 1, 1),
+                     a_plus=(0.004,) * 3, a_minus=(0.003,) * 3)
+    init = random_weights(2, architecture=arch)
+    learned = train_stdp(faces, seed=2, config=cfg, architecture=arch)
+    assert [w.shape for w in learned] == [w.shape for w in init]
+    assert all(not torch.equal(a, b) for a, b in zip(learned, init))  # every layer learned something
+    for layer in (1, 2):
+        a = layer_inputs(learned, faces, layer, cfg, range(3), architecture=arch)
+        b = layer_inputs(learned, faces, layer, cfg, range(3), engine="torch", architecture=arch)
+        assert all(np.array_equal(a[i][k], b[i][k]) for i in range(3) for k in (0, 1))
+        assert all(len(a[i][1]) for i in range(3))
+    with pytest.raises(OptionError, match="3 conv layers"):
+        train_stdp(faces, config=StdpConfig(), architecture=Architecture((Conv(3, 3, 2.0, 2.0),)))
+    with pytest.raises(OptionError, match="checkpoints"):
+        train_stdp(faces, config=cfg, architecture=arch, checkpoint_dir="unused")
+
+
+def test_refusals():
+    with pytest.raises(OptionError, match="one value per conv layer"):
+        StdpConfig(winners=(10, 4))
+    events = times_to_events(np.zeros((5, 5), np.uint8), 15)
+    with pytest.raises(OptionError, match="threshold > 0"):
+        present(events, np.full((1, 3, 3, 1), 0.5, np.float32), (5, 5), 0.0, 1, 5, 0.004, 0.003)

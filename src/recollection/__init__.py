@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # a plain literal: pyproject.toml reads it without importing the package
 
 _PUBLIC = {  # name -> the module that defines it
     "Recollector": "recollection.retrace.engine",

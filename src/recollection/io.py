@@ -149,3 +149,55 @@ def figure_png(fig, dpi: int = 120) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+# --- reading arrays a user hands us -----------------------------------------------------------------
+NUMERIC_KINDS = {"f": "float", "i": "int", "u": "unsigned int", "b": "bool"}
+
+
+def read_npy(path: str | os.PathLike, *, max_bytes: int = 2**30, kinds: str = "fiu", finite: bool = False,
+             error: type[RecollectionError] = RecollectionError) -> np.ndarray:
+    """A ``.npy`` array, checked before its data is read: a regular file (never a FIFO or device),
+    a header that parses, a real numeric dtype (``kinds``), at most ``max_bytes`` of data and a file
+    long enough to hold it; with ``finite``, NaN and infinities are refused too. Every problem is
+    one ``error`` line that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        reason = "no such file" if not path.exists() else "not a regular file (a directory, pipe or device)"
+        raise error(f"{path}: {reason}")
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+            start = fh.tell()
+    except (ValueError, OSError, EOFError, SyntaxError) as e:
+        reason = "the file is empty" if path.stat().st_size == 0 else " ".join(str(e).split()) or type(e).__name__
+        raise error(f"{path} is not a readable .npy array ({reason})") from None
+    if dtype.kind not in kinds or dtype.hasobject or dtype.names:
+        wanted = " or ".join(NUMERIC_KINDS.get(k, k) for k in kinds)
+        raise error(f"{path} holds {_dtype_words(dtype)} values; expected {wanted} numbers")
+    size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if size > max_bytes:
+        raise error(f"{path}: its header asks for {size / 2**20:,.0f} MB (shape {shape}); "
+                    f"at most {max_bytes / 2**20:,.0f} MB are expected here")
+    if path.stat().st_size < start + size:
+        raise error(f"{path} is truncated: its header promises {size} bytes of data, the file holds "
+                    f"{max(0, path.stat().st_size - start)}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise error(f"{path} is not a readable .npy array ({' '.join(str(e).split())})") from None
+    if finite and array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise error(f"{path} holds NaN or infinite values")
+    return array
+
+
+def _dtype_words(dtype: np.dtype) -> str:
+    words = {"c": "complex", "U": "string", "S": "byte-string", "O": "Python object", "V": "structured",
+             "M": "date", "m": "time-delta"}
+    return words.get(dtype.kind, NUMERIC_KINDS.get(dtype.kind, str(dtype)))

@@ -98,11 +98,25 @@ def save_result(result: ImageResult, out_dir: Path, stem: str, config: dict) -> 
 
 
 def unique_stems(paths: Sequence[Path]) -> list[str]:
-    """File stems, suffixed -2, -3, ... where two inputs share one."""
-    seen: dict[str, int] = {}
+    """One output stem per input, unique over the whole run (case-insensitively, for macOS and Windows).
+
+    An input keeps its stem when no other input shares it; inputs that share one keep their
+    extension instead (``a.png`` → ``a.png``, ``a.jpg`` → ``a.jpg``). A stem still taken (the same
+    name in two folders) gets -2, -3, …, skipping any suffix that is another input's own stem, so
+    ``a-2.png``'s outputs are never overwritten by a renamed ``a``.
+    """
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.stem.casefold()] = counts.get(p.stem.casefold(), 0) + 1
+    natural = {p.stem.casefold() for p in paths}  # no renamed input may take one of these
+    taken: set[str] = set()
     stems = []
     for p in paths:
-        n = seen.get(p.stem, 0) + 1
-        seen[p.stem] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}-{n}")
+        base = p.stem if counts[p.stem.casefold()] == 1 else p.name
+        stem, n = base, 1
+        while stem.casefold() in taken or (stem != p.stem and stem.casefold() in natural):
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem.casefold())
+        stems.append(stem)
     return stems

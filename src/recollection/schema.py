@@ -27,6 +27,7 @@ class Param:
     default: Any
     choices: tuple = ()
     help: str = ""
+    bounds: tuple[float | None, float | None] = (None, None)  # inclusive (low, high) of a number
 
     @property
     def kinds(self) -> tuple:
@@ -44,10 +45,15 @@ class Param:
             raise error(f"{where}: expected {type_name(kinds)}, got {value!r}")
         if self.choices and value not in self.choices:
             raise error(f"{where}: expected one of {', '.join(map(str, self.choices))}; got {value!r}")
+        low, high = self.bounds
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (low is not None and value < low) or (high is not None and value > high)):
+            raise error(f"{where}: expected a value in [{low if low is not None else '-inf'}, "
+                        f"{high if high is not None else 'inf'}]; got {value!r}")
         return value
 
     def describe(self) -> dict:
         """A JSON-ready description (for ``/api/options`` and generated docs)."""
         kind = self.kinds[0]
         return {"type": getattr(kind, "__name__", str(kind)), "default": self.default,
-                "choices": list(self.choices), "help": self.help}
+                "choices": list(self.choices), "help": self.help, "bounds": list(self.bounds)}

@@ -77,7 +77,7 @@ def side_by_side(images: list[torch.Tensor], side: int = 64) -> np.ndarray:
         image = image.detach().float().cpu()
         lo, hi = float(image.min()), float(image.max())
         scaled = (image - lo) / (hi - lo) if hi > lo else torch.zeros_like(image)
-        picture = Image.fromarray(to_uint8(scaled)).resize((side, side), Image.NEAREST)
+        picture = Image.fromarray(to_uint8(scaled)).resize((side, side), Image.Resampling.NEAREST)
         tiles.append(np.asarray(picture.convert("RGB")))
         tiles.append(np.full((side, 4, 3), 255, np.uint8))
     return np.concatenate(tiles[:-1], axis=1)

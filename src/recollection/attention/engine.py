@@ -121,6 +121,7 @@ class Attender:
         """Recall every cue of every mix from the perceived traces and score the recalls."""
         mixed = perception.mixed
         cues = check_cues(torch.as_tensor(cues, dtype=torch.long), mixed, perception.chunks[0][1].output.shape[1])
+        recalled: Tensor | None
         if self.peer is not None:
             inputs = self.transform(mixed.pixels).to(self.device)
             recalls = torch.stack([self.peer(inputs, cues[:, a].to(self.device)) for a in range(cues.shape[1])], dim=1)
@@ -148,6 +149,7 @@ class Attender:
     def recall(self, trace: Trace, classes: Tensor | None, k: int) -> Tensor:
         """N×K×C×H×W recalls of one chunk: one backward pass per distinct class, shared by the mixes."""
         rec = self.recollector
+        assert rec is not None, "recall is the recollection method's"
         shape = trace.inputs.shape  # a model that flattens first recalls a flat map: give it the input's shape
         if classes is None:
             image = rec.recall(trace, Source("zero")).image.reshape(shape)

@@ -21,7 +21,7 @@ class MissingDependency(RecollectionError):
 
 def captum_attr():
     try:
-        import captum.attr
+        import captum.attr  # type: ignore[import-untyped]
     except ImportError:
         raise MissingDependency("the Captum peers need captum: pip install 'recollection[attention]' "
                                 "(or pip install captum)") from None

@@ -69,10 +69,21 @@ def attend_spiking(setup, names, paths: tuple[str, str], mix: str = "max", switc
     return SpikingAttention(mixed, dogs, recalls, r)
 
 
-def picture(result: SpikingAttention) -> np.ndarray:
-    """The mix, then each name's recall (each scaled to its own maximum), side by side, in [0, 1]."""
-    gap = np.ones((result.mixed.shape[0], 4))
-    parts = [result.mixed / 255.0]
-    for recall in result.recalls:
-        parts += [gap, recall / recall.max() if recall.max() > 0 else recall]
-    return np.concatenate(parts, axis=1)
+def square(image: np.ndarray) -> np.ndarray:
+    """An H×W map padded with zeros (centred) to a square, so that report cards keep its aspect."""
+    h, w = image.shape
+    side = max(h, w)
+    out = np.zeros((side, side), dtype=float)
+    top, left = (side - h) // 2, (side - w) // 2
+    out[top:top + h, left:left + w] = image
+    return out
+
+
+def scaled(image: np.ndarray) -> np.ndarray:
+    return image / image.max() if image.max() > 0 else image
+
+
+def pictures(result: SpikingAttention) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """Square pictures in [0, 1]: each component's DoG map, the mixed grey image, each name's recall."""
+    return ([square(scaled(d)) for d in result.dogs], square(result.mixed / 255.0),
+            [square(scaled(r)) for r in result.recalls])

@@ -15,6 +15,7 @@ from . import attend  # noqa: F401,E402
 from . import studies  # noqa: F401,E402
 from . import dashboard  # noqa: F401,E402
 from . import data  # noqa: F401,E402
+from . import cache  # noqa: F401,E402
 from .common import app, err
 
 __all__ = ["app", "main"]

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from ..io import write_json
 from .common import CACHE_HELP, app, check_writable_dir, default_cache, err, fail, out, pick_device, user_errors
+from .common import seed_option
 
 naming_app = typer.Typer(help="Naming in an STDP spiking network: features, name neurons, the SVM baseline.",
                          no_args_is_help=True)
@@ -85,7 +86,7 @@ def naming_evaluate(
                                       "depression updates the other classes' weights, misnamed images learn 10× "
                                       "(surprise) over 3 passes, and the naming thresholds are chosen by 4-fold "
                                       "cross-validation on TRAIN from a 3×4 grid (never on TEST).")] = "paper",
-    seed: Annotated[int, typer.Option(help="Seed of the name neurons' initial weights.")] = 66,
+    seed: Annotated[int, seed_option("Seed of the name neurons' initial weights.")] = 66,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for evaluate.json.")] = Path("naming-evaluate"),
     cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -137,7 +138,7 @@ def naming_shots(
     weights: Annotated[Path, typer.Option(help=WEIGHTS_HELP)],
     runs: Annotated[int, typer.Option(min=1, help="Number of random training sets (pairs when --shots 1).")] = 500,
     shots: Annotated[int, typer.Option(min=1, help="Training images per class in each run.")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed of the image draws.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the image draws.")] = 0,
     novelty: Annotated[float, typer.Option(help="λ: rate factor of the first 5 images (novelty); the paper's one-shot: 65.")] = 65.0,
     rate: Annotated[float, typer.Option(help="α: rate factor of every image.")] = 1.0,
     naming_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the naming network.")] = "7.0,20.25",
@@ -216,7 +217,7 @@ def naming_stdp(
                                          "caltech_face_motor/TrainingSet; LearningSet is what it meant).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory: weights/ (weight_0..4.npy), "
                                           "checkpoints/ and stdp.json.")] = Path("stdp-run"),
-    seed: Annotated[int, typer.Option(help="Seed of the initial weights N(0.8, 0.01).")] = 0,
+    seed: Annotated[int, seed_option("Seed of the initial weights N(0.8, 0.01).")] = 0,
     presentations: Annotated[str, typer.Option(help="Image presentations for conv1,conv2,conv3.")] = "3000,5000,6000",
     shuffle: Annotated[bool, typer.Option("--shuffle/--in-order", help="Seeded new order on every pass, or "
                                           "class by class as the research code.")] = False,
@@ -261,7 +262,7 @@ def reproduce(
                                                       "directory per seed; repeat the option): adds the STDP row.")] = None,
     beyond: Annotated[bool, typer.Option("--beyond/--paper-only", help="Also run the corrected-mode experiments "
                                          "that try to beat the paper (choices made on training data only).")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of the pair and split draws.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the pair and split draws.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for reproduce.json.")] = Path("reproduce"),
     cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -347,7 +348,7 @@ def recall(
                                                "image per class (λ = 65).")] = Training.full,
     rule: Annotated[Optional[Rule], typer.Option(help="Learning rule of the name neurons (default: paper for "
                                                  "caltech, corrected for mnist).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the one-shot pair.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the one-shot pair.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PNGs and recall.json.")] = Path("recall"),
     cache: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
 ) -> None:

@@ -75,7 +75,8 @@ def reconstruct(
                 s = result.scores
                 out.print(f"{path}: predicted {result.predicted_name!r} ({result.predicted}); "
                           f"r={s['pearson']:.3f} ssim={s['ssim']:.3f} psnr={s['psnr']:.1f} "
-                          f"edge-r={s['edge_pearson']:.3f}", highlight=False, soft_wrap=True)
+                          f"edge-r={s['edge_pearson']:.3f}" + (f" → {stem}.*" if stem != path.stem else ""),
+                          highlight=False, soft_wrap=True)
                 done += 1
     out.print(f"wrote {done} recollection(s) to {out_path}" + (f"; {failed} image(s) skipped" if failed else ""))
     if failed:

@@ -23,7 +23,11 @@ def run_cmd(
                                                "cluster), or HOST:PORT. Needs the ray extra.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one entry, e.g. --set params.model="
                                                       "'\"digits\"' or --set grid.source='[\"class\"]' (repeatable).")] = None,
-    plan: Annotated[bool, typer.Option("--plan", help="Only say how many points the study has and how many are done.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Only check the points and say how many there are and how many "
+                                                      "are done.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Leave out the points that cannot run on this "
+                                               "data or model (e.g. random:9 in a model with 8 layers) instead of "
+                                               "stopping; the report lists them.")] = False,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html and report.md at the end.")] = True,
 ) -> None:
     """Run a study: every point of its grid, in parallel, resumably (a rerun skips finished points)."""
@@ -31,35 +35,48 @@ def run_cmd(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..experiments.runner import LOG, ResultLog, check_results_dir, hashed_points, run_study
+    from ..experiments.runner import done_count, name_invalid, run_study
     from ..experiments.study import load_study
 
     study = load_study(study_file, set_ or [])
     target = out_dir or Path("results") / study.name
     if plan:
-        check_results_dir(target, study)
-        records = ResultLog(target / LOG).read()
-        done = sum(1 for p in hashed_points(study) if p["_hash"] in records and not records[p["_hash"]]["error"])
-        out.print(f"{study.name}: {len(study.points)} points ({done} done in {target}); varying: "
+        found, done = done_count(study, target, notice)
+        out.print(f"{study.name}: {len(found.points)} points ({done} done in {target}); varying: "
                   f"{', '.join(study.varying()) or 'nothing'}", highlight=False)
+        if found.invalid:
+            err.print(f"[yellow]warning:[/] {escape(found.invalid_line(study))}", highlight=False)
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), console=err) as progress:
-        task = progress.add_task(study.name, total=None)
+    start = time.perf_counter()
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=err)
+    task = progress.add_task(study.name, total=None)
 
-        def on_start(total: int, pending: int) -> None:
-            progress.update(task, total=pending, description=f"{study.name} ({total - pending} of {total} already done)")
+    def on_start(total: int, pending: int) -> None:  # the bar appears once the points are checked and the lock held
+        progress.update(task, total=pending, description=f"{study.name} ({total - pending} of {total} already done)")
+        progress.start()
 
-        start = time.perf_counter()
-        summary = run_study(study, target, workers=workers, ray=ray, overrides=set_ or [],
-                            progress=lambda n: progress.advance(task, n), on_start=on_start)
+    try:
+        summary = run_study(study, target, workers=workers, ray=ray, overrides=set_ or [], skip_invalid=skip_invalid,
+                            progress=lambda n: progress.advance(task, n), on_start=on_start, notice=notice)
+    except KeyboardInterrupt as e:
+        reason = str(e) or "interrupted"
+        err.print(f"[bold red]{escape(reason)}:[/] the points finished so far are kept in {escape(str(target))}; "
+                  "rerun the same command to resume", highlight=False)
+        raise typer.Exit(143 if "SIGTERM" in reason else 130) from None
+    finally:
+        progress.stop()
     elapsed = time.perf_counter() - start
     out.print(f"{study.name}: {summary.done} points run, {summary.skipped} already done, {len(summary.failures)} failed "
               f"({elapsed:.1f} s, {summary.backend}); results in {target / 'results.csv'}", highlight=False)
+    if summary.invalid:
+        left = sum(g.points for g in summary.invalid)
+        err.print(f"[yellow]left out[/] {left} points that cannot run (--skip-invalid): "
+                  + escape(name_invalid(summary.invalid)), highlight=False)
     if report:
         from ..experiments.report import write_report
 
-        page, _ = write_report(target)
+        page, _ = write_report(target, notice)
         out.print(f"report: {page}", highlight=False)
     if summary.failures:
         for r in summary.failures[:10]:
@@ -67,8 +84,17 @@ def run_cmd(
             err.print(f"[red]failed[/] {escape(params or r['hash'])}: {escape(r['error'])}", highlight=False)
         if len(summary.failures) > 10:
             err.print(f"… and {len(summary.failures) - 10} more (column error of results.csv)")
-        err.print(f"{len(summary.failures)} of {summary.total} points failed; rerun the same command to retry them")
+        if summary.config_failures:
+            err.print(f"{len(summary.config_failures)} of {summary.total} points failed on their configuration: a rerun "
+                      "fails the same way; fix the study", highlight=False)
+        if summary.crashes:
+            err.print(f"{len(summary.crashes)} of {summary.total} points failed while running; rerun the same command "
+                      "to retry them", highlight=False)
         raise typer.Exit(1)
+
+
+def notice(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 @app.command("report")
@@ -80,6 +106,6 @@ def report_cmd(
     """Write report.html (self-contained, figures embedded) and report.md for a study's results."""
     from ..experiments.report import write_report
 
-    page, summary = write_report(results_dir)
+    page, summary = write_report(results_dir, notice)
     out.print(f"wrote {page} and {summary}", highlight=False)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import app, check_writable_dir, err, out, pick_device, user_errors
+from .common import Seed
 
 train_app = typer.Typer(help="Train the models the toolkit ships or uses.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -20,7 +21,7 @@ def train_digits_cmd(
                                          "mnist: the idx files in --mnist-dir.")] = "sklearn",
     mnist_dir: Annotated[Optional[Path], typer.Option(help="Folder with MNIST's t10k idx .gz files.")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 40,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Seed = 0,
 ) -> None:
     """Train the embedded digits model (the recipe that produced the shipped weights)."""
     from rich.progress import Progress
@@ -50,7 +51,7 @@ def train_convpool_cmd(
                                                          "then all convs, then the classifier too.")] = (1, 1, 1),
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(help="SGD learning rate (momentum 0.9).")] = 1e-5,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Seed = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="Use only N training and N validation images (smoke test).")] = None,
     random_init: Annotated[bool, typer.Option("--random-init", help="Start from random AlexNet weights.")] = False,

@@ -26,9 +26,11 @@ def packaged_digits_weights() -> Path:
 
 
 def load_digits(weights: str | os.PathLike | None, *, random_init: bool) -> tuple[nn.Module, str, dict]:
-    model = DigitsNet()
+    with torch.random.fork_rng(devices=[]):  # a seeded control that leaves the caller's RNG alone
+        torch.manual_seed(0)
+        model = DigitsNet()
     if random_init:
-        return model, "random initialisation", {}
+        return model, "random initialisation (seed 0)", {}
     path = Path(weights) if weights else packaged_digits_weights()
     if not path.exists():
         raise WeightsError(f"digits weights not found at {path}; train them with `recollect train digits`")
@@ -40,11 +42,11 @@ def load_digits(weights: str | os.PathLike | None, *, random_init: bool) -> tupl
 
 def load_alexnet(weights: str | os.PathLike | None, *, random_init: bool, download_ok: bool,
                  convpool: bool) -> tuple[nn.Module, str, dict]:
-    torch.manual_seed(0)
-    model: nn.Module = AlexNet()
+    with torch.random.fork_rng(devices=[]):  # a seeded control that leaves the caller's RNG alone
+        torch.manual_seed(0)
+        base = AlexNet()
+        model: nn.Module = convpool_from(base) if convpool else base
     source = "random initialisation (seed 0)"
-    if convpool:
-        model = convpool_from(model)
     if not random_init:
         path = resolve_weights(ALEXNET_URL, weights, download_ok=download_ok, offline_hint=OFFLINE_HINT)
         state, source = load_state_dict(path), str(path)

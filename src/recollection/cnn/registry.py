@@ -112,7 +112,7 @@ def _alexnet_weights_here() -> bool:
 def _digits(weights, *, random_init: bool, download_ok: bool) -> Built:
     from .loaders import load_digits
 
-    return load_digits(weights, random_init=random_init)
+    return Built(*load_digits(weights, random_init=random_init))
 
 
 @register_model("alexnet", classes=imagenet_classes, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -120,7 +120,7 @@ def _digits(weights, *, random_init: bool, download_ok: bool) -> Built:
 def _alexnet(weights, *, random_init: bool, download_ok: bool) -> Built:
     from .loaders import load_alexnet
 
-    return load_alexnet(weights, random_init=random_init, download_ok=download_ok, convpool=False)
+    return Built(*load_alexnet(weights, random_init=random_init, download_ok=download_ok, convpool=False))
 
 
 @register_model("alexnet-convpool", classes=imagenet_classes, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -128,7 +128,7 @@ def _alexnet(weights, *, random_init: bool, download_ok: bool) -> Built:
 def _alexnet_convpool(weights, *, random_init: bool, download_ok: bool) -> Built:
     from .loaders import load_alexnet
 
-    return load_alexnet(weights, random_init=random_init, download_ok=download_ok, convpool=True)
+    return Built(*load_alexnet(weights, random_init=random_init, download_ok=download_ok, convpool=True))
 
 
 __all__ = ["Built", "ModelSpec", "get_model", "list_models", "model_options", "register_model"]

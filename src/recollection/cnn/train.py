@@ -165,7 +165,7 @@ def folder_labels(classes: list[str]) -> list[int]:
     from .classes import imagenet_classes, resolve_class
 
     names = imagenet_classes()
-    return [int(c) if c.isdigit() and int(c) < 1000 else resolve_class(c, names) for c in classes]
+    return [int(c) if c.isdecimal() and int(c) < 1000 else resolve_class(c, names) for c in classes]
 
 
 def trainable_parameters(model: nn.Module, stage: int) -> list[nn.Parameter]:

@@ -79,7 +79,18 @@ def load_state_dict(path: Path, *, check_hash: bool = True) -> dict[str, torch.T
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises a zoo of types: RuntimeError, UnpicklingError, EOFError, ...
         raise WeightsError(f"{path} is not a readable PyTorch weights file ({_load_failure(exc)})") from None
-    return _tensors(path, loaded)
+    return _check_values(path, _tensors(path, loaded))
+
+
+def _check_values(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Refuse complex, NaN or infinite weights: a network holding them gives meaningless output."""
+    for key, tensor in state.items():
+        if tensor.is_complex():
+            raise WeightsError(f"{path}: {key} holds complex numbers; weights must be real")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise WeightsError(f"{path}: {key} holds {bad} NaN or infinite value(s); the weights are corrupt")
+    return state
 
 
 def _check_named_hash(path: Path, prefix: str) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 import threading
 import time
-from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -25,10 +24,10 @@ from ..retrace.options import KINDS, RECOLLECTION_OPTIONS, TOP, Source, retrace_
 from ..schema import Param
 from . import attend as attend_tab
 from .errors import ClientError
+from .inputs import (DECODES_AT_ONCE, MAX_UPLOAD_BYTES, UPLOAD_MAX_PIXELS, UPLOAD_SIDE, Uploads, bool_option,
+                     config_option, number_option, parse_json_object, shrink_upload)
 from .render import data_uri, map_picture, png_bytes, tensor_picture
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-MAX_UPLOADS = 256  # kept in memory, oldest dropped first
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/attend.js": ("attend.js", "text/javascript; charset=utf-8"), "/style.css": ("style.css", "text/css; charset=utf-8")}
 FORM = {**model_options("digits"), **RECOLLECTION_OPTIONS}  # the page's options: the schema, nothing added
@@ -61,51 +60,13 @@ class Response:
         return cls.json({"error": message}, status)
 
 
-class Uploads:
-    """Uploaded images by unguessable token: a user sees only the uploads whose tokens it was given."""
-
-    def __init__(self, limit: int = MAX_UPLOADS) -> None:
-        self.limit = limit
-        self._items: OrderedDict[str, Image.Image] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, image: Image.Image) -> str:
-        token = secrets.token_urlsafe(16)
-        with self._lock:
-            self._items[token] = image
-            while len(self._items) > self.limit:
-                self._items.popitem(last=False)
-        return token
-
-    def get(self, token: str) -> Image.Image:
-        with self._lock:
-            image = self._items.get(token)
-        if image is None:
-            raise ClientError("this upload has expired or belongs to another session; upload the image again")
-        return image
-
-
-def bool_option(config: dict, key: str, default: bool) -> bool:
-    value = config.get(key, default)
-    if isinstance(value, str):
-        return value.lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def number_option(config: dict, key: str, default: float, kind: Callable = float) -> float:
-    try:
-        return kind(config.get(key, default))
-    except (TypeError, ValueError):
-        raise ClientError(f"{key} must be a number, got {config.get(key)!r}") from None
-
-
 def schema_option(config: dict, key: str, param: Param) -> Any:
     """The page's value of one option, read by the option's type (its default when absent) and checked."""
     kind = param.kinds[0]
     if kind is bool:
         return bool_option(config, key, param.default)
     if kind in (int, float):
-        return number_option(config, key, param.default, kind)
+        return param.check(number_option(config, key, param.default, kind), key, ClientError)
     return param.check(str(config.get(key, param.default)), key, ClientError)
 
 
@@ -128,6 +89,9 @@ class Dashboard:
         self._models: dict[tuple, Any] = {}
         self._naming = None
         self._lock = threading.Lock()
+        # big decodes run on these few threads only: the C allocator keeps freed memory per thread
+        # (glibc arenas), so decoding on every request thread would let each hold on to ~100 MB
+        self._decoder = ThreadPoolExecutor(DECODES_AT_ONCE, thread_name_prefix="dashboard-decode")
 
     # --- routing ---------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: str = "", body: bytes = b"", content_type: str = "") -> Response:
@@ -158,13 +122,7 @@ class Dashboard:
 
     @staticmethod
     def json_body(body: bytes) -> dict:
-        try:
-            payload = json.loads(body or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ClientError("the request body is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise ClientError("the request body must be a JSON object")
-        return payload
+        return parse_json_object(body)
 
     # --- options, samples, uploads --------------------------------------------------------------------
     def options(self) -> Response:
@@ -204,7 +162,8 @@ class Dashboard:
                               f"{MAX_UPLOAD_BYTES // 2**20} MB")
         if not body:
             raise ClientError("the upload is empty")
-        image = load_image_bytes(body, "upload", shorter_side=512)
+        image = self._decoder.submit(lambda: shrink_upload(load_image_bytes(
+            body, "upload", shorter_side=UPLOAD_SIDE, max_pixels=UPLOAD_MAX_PIXELS, reduce=True))).result()
         return Response.json({"token": self.uploads.add(image), "width": image.width, "height": image.height})
 
     def picture(self, ref: Any) -> Image.Image:
@@ -282,14 +241,14 @@ class Dashboard:
         }
 
     def recollect(self, request: dict) -> Response:
-        return Response.json(self.run_recollection(self.picture(request.get("image")), request.get("config", {}))["payload"])
+        return Response.json(self.run_recollection(self.picture(request.get("image")), config_option(request, "config"))["payload"])
 
     def compare(self, request: dict) -> Response:
         from ..scores import image_pearson
 
         image = self.picture(request.get("image"))
-        a = self.run_recollection(image, request.get("a", {}))
-        b = self.run_recollection(image, request.get("b", {}))
+        a = self.run_recollection(image, config_option(request, "a"))
+        b = self.run_recollection(image, config_option(request, "b"))
         if a["shown"].shape != b["shown"].shape:
             raise ClientError("the two configurations use models of different input sizes; compare within one model")
         diff = (a["shown"].float() - b["shown"].float()).mean(0).numpy()

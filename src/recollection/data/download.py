@@ -133,7 +133,7 @@ def _content_range_start(response: http.client.HTTPResponse) -> int | None:
 
 def _total_size(response: http.client.HTTPResponse, offset: int) -> int | None:
     length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None
+    return offset + int(length) if length and length.isdecimal() else None
 
 
 def _copy(response: http.client.HTTPResponse, out: BinaryIO, advance: Callable[[int], object]) -> int:

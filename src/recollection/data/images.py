@@ -48,9 +48,13 @@ def load_image(path: str | os.PathLike, *, shorter_side: int | None = None) -> I
 UPLOAD_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM"})
 
 
-def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | None = None) -> Image.Image:
+def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | None = None,
+                     max_pixels: int = MAX_PIXELS, reduce: bool = False) -> Image.Image:
     """Decode an uploaded image held in memory, with the same guards as ``load_image`` (pixel
-    limits, decompression bombs, one-line errors) and only the common formats accepted."""
+    limits, decompression bombs, one-line errors) and only the common formats accepted;
+    ``max_pixels`` (counted after any JPEG draft) lets a server keep a tighter limit than the CLI.
+    With ``reduce``, every format is shrunk by an integer factor (keeping the shorter side at least
+    ``shorter_side``) before the RGB conversion, so a big upload never exists in RGB at full size."""
     label = Path(name)
     with _open_lazily(label, io.BytesIO(data)) as image:
         if image.format not in UPLOAD_FORMATS:
@@ -58,8 +62,8 @@ def load_image_bytes(data: bytes, name: str = "upload", *, shorter_side: int | N
         header_size = image.size
         _check_min_size(label, header_size)
         _draft(image, shorter_side)
-        _check_max_pixels(label, header_size, image.size)
-        return _decode(label, image)
+        _check_max_pixels(label, header_size, image.size, max_pixels)
+        return _decode(label, image, shorter_side if reduce else None)
 
 
 def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -79,6 +83,8 @@ def _check_is_file(path: Path) -> None:
         raise ImageError(f"{path}: is a directory, not an image file")
     if not path.exists():
         raise ImageError(f"{path}: no such file; check the path")
+    if not path.is_file():  # a FIFO would block the read forever, a device could be endless
+        raise ImageError(f"{path}: not a regular file (a pipe, socket or device); give an image file")
 
 
 def _open_lazily(path: Path, fp: io.BytesIO | None = None) -> Image.Image:
@@ -122,25 +128,25 @@ def _draft(image: Image.Image, shorter_side: int | None) -> None:
 
 
 def _check_max_pixels(
-    path: Path, header_size: tuple[int, int], decoded_size: tuple[int, int]
+    path: Path, header_size: tuple[int, int], decoded_size: tuple[int, int], limit: int = MAX_PIXELS
 ) -> None:
-    if decoded_size[0] * decoded_size[1] <= MAX_PIXELS:
+    if decoded_size[0] * decoded_size[1] <= limit:
         return
     width, height = header_size
     megapixels = f"{width * height / 1e6:.1f}".removesuffix(".0")
     raise ImageError(
         f"{path}: image is {width}×{height} pixels ({megapixels} Mpx); "
-        f"images above {MAX_PIXELS // 1_000_000} Mpx are refused: downscale it first"
+        f"images above {limit / 1_000_000:g} Mpx are refused: downscale it first"
     )
 
 
-def _decode(path: Path, image: Image.Image) -> Image.Image:
+def _decode(path: Path, image: Image.Image, reduce_to: int | None = None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # in place: one fewer full-size copy
-            return _to_rgb(image)
+            return _to_rgb(_reduce(image, reduce_to) if reduce_to else image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
             f"{path}: refused as a possible decompression bomb (too many pixels); "
@@ -152,6 +158,18 @@ def _decode(path: Path, image: Image.Image) -> Image.Image:
                 f"{path}: image data is truncated; the file is incomplete or damaged"
             ) from None
         raise ImageError(f"{path}: cannot decode the image ({_one_line(error)})") from None
+
+
+def _reduce(image: Image.Image, shorter_side: int) -> Image.Image:
+    """Box-shrink by the largest integer factor that keeps the shorter side >= ``shorter_side``
+    (modes Pillow cannot reduce, e.g. palettes and 16-bit, come back as they are)."""
+    factor = min(image.size) // max(shorter_side, MIN_SIDE)
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:
+        return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -38,6 +38,8 @@ class CnnAttend(Engine):
         "seed": Param(int, 0),
     }
     metrics = CNN_METRICS
+    metric_ranges = {"selectivity": (-2.0, 2.0), "r_own": (-1.0, 1.0), "r_other": (-1.0, 1.0), "pointing": (0.0, 1.0),
+                     "energy_in_mask": (0.0, 1.0), "sees_a_component": (0.0, 1.0)}
     unit_size = 1000
     split_groups = False  # a unit's pairs share one attention run; the random-class draws span all pairs
 
@@ -87,7 +89,8 @@ class CnnAttend(Engine):
             scores = result.scores(i)
             scores["predicted"] = info.classes[int(result.predicted[i])]
             if artifacts is not None and i < data["gallery"]:
-                save_png(side_by_side(list(result.recalls[i])), artifacts / f"{p['_hash']}.png")
+                for k, recall in enumerate(result.recalls[i]):
+                    save_png(side_by_side([recall]), artifacts / f"{p['_hash']}-cue{k}.png")
             out.append(scores)
         return out
 
@@ -101,10 +104,10 @@ class CnnAttend(Engine):
             if not len(shown):
                 continue
             mixed = mix_components(shown, mix)
-            for i in range(len(shown)):
-                path = artifacts / f"mix-{mix}-{pairs.names[i]}.png"
-                if not path.exists():
-                    save_png(side_by_side([*mixed.placed[i], mixed.pixels[i]]), path)
+            for i, name in enumerate(pairs.names[: len(shown)]):
+                save_png(side_by_side([mixed.pixels[i]]), artifacts / f"mix-{mix}-{name}.png")
+                for k, component in enumerate(mixed.placed[i]):
+                    save_png(side_by_side([component]), artifacts / f"component-{mix}-{name}-{k}.png")
 
 
 @lru_cache(maxsize=4)
@@ -178,6 +181,7 @@ class NamingAttend(NamingEngine):
         "repeat": Param(int, 0), "seed": Param(int, 0),
     }
     metrics = ("selectivity", "r_own", "r_other")
+    metric_ranges = {"selectivity": (-2.0, 2.0), "r_own": (-1.0, 1.0), "r_other": (-1.0, 1.0)}
     unit_size = 50
 
     def axes(self, data: dict) -> dict[str, list]:
@@ -198,7 +202,7 @@ class NamingAttend(NamingEngine):
             spiking_setup(data, *key)
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
-        from ..attention.spiking import attend_spiking, class_pairs, picture
+        from ..attention.spiking import attend_spiking, class_pairs, pictures
         from ..naming.recall import train_names
 
         p0 = points[0]
@@ -213,7 +217,12 @@ class NamingAttend(NamingEngine):
             paths = tuple(s.test.paths[j] for j in chosen[i])
             result = attend_spiking(s, names, paths, p["mix"], p["switches"], p["flavour"], p["keep"])
             if artifacts is not None and i < data["gallery"]:
-                save_png(picture(result), artifacts / f"{p['_hash']}.png")
+                components, mix, recalls = pictures(result)
+                for k, recall in enumerate(recalls):
+                    save_png(recall, artifacts / f"{p['_hash']}-cue{k}.png")
+                save_png(mix, artifacts / f"mix-{p['mix']}-{p['pair']}.png")
+                for k, component in enumerate(components):
+                    save_png(component, artifacts / f"component-{p['mix']}-{p['pair']}-{k}.png")
             out.append(result.scores())
         return out
 

@@ -1,16 +1,16 @@
-"""The attention studies' report section: selectivity (and localisation) per configuration with bootstrap
-intervals, and a gallery of mixes and per-cue recalls. Returns plain data that ``report.py`` wraps in
-its Section, so this module depends on the statistics only."""
+"""The attention studies' report section (engines ``cnn.attend`` and ``naming.attend``): selectivity and
+localisation per configuration with bootstrap intervals, and a gallery of mixes and per-cue recalls."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .runner import ARTIFACTS
-from .stats import Results, bootstrap_difference
+from ..stats import mean_interval
+from .report_html import Section, Table, num
+from .results_dir import ARTIFACTS
+from .stats import Results
 
-ENGINES = ("cnn.attend", "naming.attend")
-GALLERY_PAIRS = 6
+GALLERY_PAIRS = 3
 HEADLINE = ("method", "switches")  # always named in a configuration's label
 LOCALISATION = ("pointing", "energy_in_mask")
 
@@ -37,65 +37,65 @@ def label(results: Results, keys: list[str], config: tuple) -> str:
     return ", ".join(parts) or "default"
 
 
-def mean_with_interval(values: np.ndarray, seed: int) -> str:
-    if values.size < 2:
-        return f"{values.mean():+.4f}" if values.size else "–"
-    mean, low, high, _ = bootstrap_difference(values, np.zeros_like(values), paired=True, seed=seed)
-    return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
-
-
-def table(results: Results) -> tuple[list[str], list[list[str]]]:
+def table(results: Results) -> Table:
     """One row per configuration: selectivity with its 95 % bootstrap interval, how many pairs were
     selective, r with the cued and the other components, and the localisation measures where defined."""
     keys, seed = config_keys(results), results.meta["study"].get("seed", 0)
     local = [m for m in LOCALISATION if m in results.metrics and any(r.get(m) is not None for r in results.rows)]
-    head = ["configuration", "pairs", "selectivity [95 % CI]", "selective", "r own", "r other", *local]
+    head = ["configuration", "pairs", "selectivity", "95 % CI", "selective", "r own", "r other",
+            *[f"{m} [95 % CI]" for m in local]]
     rows = []
     for config, members in configurations(results).items():
-        s = np.array([r["selectivity"] for r in members], float)
-        cells = [label(results, keys, config), str(s.size), mean_with_interval(s, seed), f"{int((s > 0).sum())}/{s.size}",
-                 f"{np.mean([r['r_own'] for r in members]):.3f}", f"{np.mean([r['r_other'] for r in members]):.3f}"]
-        cells += [f"{np.mean([r[m] for r in members if r.get(m) is not None]):.3f}"
-                  if any(r.get(m) is not None for r in members) else "–" for m in local]
+        s = [float(r["selectivity"]) for r in members]
+        ci = mean_interval(s, results.bounds("selectivity"), seed=seed)
+        cells = [label(results, keys, config), str(len(s)), f"{ci.estimate:+.4f}", ci.text(signed=True),
+                 f"{sum(v > 0 for v in s)}/{len(s)}", num(float(np.mean([r["r_own"] for r in members])), 3),
+                 num(float(np.mean([r["r_other"] for r in members])), 3)]
+        for m in local:
+            v = [float(r[m]) for r in members if r.get(m) is not None]
+            cells.append(f"{np.mean(v):.3f} {mean_interval(v, results.bounds(m), seed=seed).text()}" if v else "–")
         rows.append(cells)
-    return head, rows
-
-
-def gallery(results: Results) -> list[tuple[str, list[tuple[str, bytes | None]]]]:
-    """Rows of (caption, PNG): a header row with each gallery pair's components and mix, then one row per
-    configuration with its recalls of those pairs."""
-    art = results.out / ARTIFACTS
-    keys = config_keys(results)
-    groups = configurations(results)
-    pairs = sorted({r["pair"] for r in results.rows if (art / f"{r['hash']}.png").exists()})[:GALLERY_PAIRS]
-    if results.meta["study"]["engine"] == "cnn.attend":
-        mixes = {r["pair"]: r.get("mix") for r in results.rows}
-        header = [("components | mix", None)] + [(p, read(art / f"mix-{mixes[p]}-{p}.png")) for p in pairs]
-    else:
-        header = [("", None)] + [(p, None) for p in pairs]
-    rows = [("", header)]
-    for config, members in groups.items():
-        by_pair = {r["pair"]: r for r in members}
-        cells = [(label(results, keys, config), None)]
-        for p in pairs:
-            r = by_pair.get(p)
-            cells.append((f"selectivity {r['selectivity']:+.3f}", read(art / f"{r['hash']}.png")) if r else ("–", None))
-        rows.append(("", cells))
-    return rows
+    return Table("Selectivity per configuration (mean over pairs)", head, rows)
 
 
 def read(path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 
-def attention_section(results: Results) -> dict:
-    """Title, text, tables and gallery rows of the report's attention section."""
-    what = ("each cue's recall (one per component, left to right in the cue order)" if
-            results.meta["study"]["engine"] == "cnn.attend" else "the mix, then the recall of each name (Face, Motor)")
-    text = ("selectivity: mean over the cues of r(recall, its own component) − r(recall, the other component); 0 when "
-            "every cue recalls the same picture. The interval is a 95 % percentile bootstrap of the mean over pairs "
-            "(10 000 resamples); selective: pairs with selectivity > 0. pointing and energy_in_mask (tiled mixes): "
-            "is the recall's energy peak in the cued component's cell, and the fraction of its energy there. "
-            f"Gallery: {what}, each scaled to its own range.")
-    return {"title": "Attention: selectivity per configuration", "text": text, "tables": [table(results)],
-            "gallery": gallery(results)}
+def gallery(results: Results) -> list[tuple[str, list[tuple[str, bytes | None]]]]:
+    """A row with the first pairs' components and mixes, then one row per configuration with each cue's
+    recall of those pairs (cards; the artifacts are square PNGs)."""
+    art = results.out / ARTIFACTS
+    keys = config_keys(results)
+    pairs = sorted({r["pair"] for r in results.rows if (art / f"{r['hash']}-cue0.png").exists()})[:GALLERY_PAIRS]
+    rows = []
+    mixes = {r["pair"]: r.get("mix") for r in results.rows}
+    cards = []
+    for p in pairs:
+        for k in range(2):
+            path = art / f"component-{mixes[p]}-{p}-{k}.png"
+            if path.exists():
+                cards.append((f"{p}: component {k + 1}", read(path)))
+        cards.append((f"{p}: the mix", read(art / f"mix-{mixes[p]}-{p}.png")))
+    rows.append(("the pairs and their mixes", cards))
+    for config, members in configurations(results).items():
+        by_pair = {r["pair"]: r for r in members}
+        cards = []
+        for p in pairs:
+            r = by_pair.get(p)
+            for k in range(2):
+                cards.append((f"{p} cue {k + 1}" + (f" (selectivity {r['selectivity']:+.2f})" if r and k == 0 else ""),
+                              read(art / f"{r['hash']}-cue{k}.png") if r else None))
+        rows.append((label(results, keys, config), cards))
+    return rows
+
+
+def attention_section(results: Results) -> Section:
+    engine = results.meta["study"]["engine"]
+    what = "the cued class neuron's" if engine == "cnn.attend" else "the name neuron's"
+    text = (f"Each pair is mixed and run forward once; each cue is {what} recall from that same pass. selectivity: "
+            "mean over the cues of r(recall, its own component) − r(recall, the other component); 0 when every cue "
+            "recalls the same picture. selective: pairs with selectivity > 0. pointing and energy_in_mask (tiled "
+            "mixes): is the recall's energy peak in the cued component's cell, and the fraction of its energy there. "
+            "Gallery: the first pairs, then each configuration's recall of each cue (each scaled to its own range).")
+    return Section("Attention: selectivity per configuration", text, [table(results)], gallery=gallery(results))

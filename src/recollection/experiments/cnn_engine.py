@@ -36,6 +36,7 @@ class CnnRecollect(Engine):
         "repeat": Param(int, 0),
     }
     metrics = ("pearson", "ssim", "psnr", "edge_pearson", "r_to_class", "predicted")
+    metric_ranges = {"pearson": (-1.0, 1.0), "ssim": (-1.0, 1.0), "edge_pearson": (-1.0, 1.0), "r_to_class": (-1.0, 1.0)}
     unit_size = 400
     split_groups = False  # sources of a unit share one batched backward pass: keep units whatever the workers
 
@@ -53,6 +54,27 @@ class CnnRecollect(Engine):
 
     def unit_key(self, params: dict) -> tuple:
         return tuple(repr(params[k]) for k in UNIT_OPTIONS)
+
+    def check_point(self, data: dict, params: dict) -> str | None:
+        """A source its model cannot start from (layer:N / random:N beyond its layers, a class index out
+        of range, top-P % on a non-layer source): the run's own check, on a one-image blank trace."""
+        return self._source_problem(params["model"], params["source"], params["top"], params["per_channel"])
+
+    @staticmethod
+    @lru_cache(maxsize=4096)
+    def _source_problem(model: str, source: str, top: float, per_channel: bool) -> str | None:
+        from ..errors import RecollectionError
+        from ..retrace.record import record
+        from ..retrace.sources import Source, build_source
+
+        try:
+            info = _model(model, True, None)  # the architecture alone (random weights): no weights file needed
+            blank = torch.zeros(1, info.channels, info.size, info.size)
+            build_source(Source.parse(source, top=top, per_channel=per_channel), record(info.model.eval(), blank),
+                         info.classes, torch.Generator().manual_seed(0))
+        except RecollectionError as e:
+            return f"{e} (model {model})"
+        return None
 
     def prepare(self, data: dict, points: list[dict], progress=None) -> None:
         """Load each model once here, so missing weights stop the study with one clear error."""

@@ -58,6 +58,15 @@ class NamingEngine(Engine):
             data["cache"] = str(default_cache())
         return data
 
+    def check_point(self, data: dict, params: dict) -> str | None:
+        """A weight set that is not there (a typo in weights or svm_weights)."""
+        names = [params[k] for k in ("weights", "svm_weights") if params.get(k) and (k == "weights" or params.get("svm"))]
+        for name in names:
+            path = Path(name) if Path(name).is_dir() else Path(data["root"]) / data["weights_dir"] / name
+            if not path.is_dir():
+                return f"weight set {name!r}: no folder {path}"
+        return None
+
     def weight_sets(self, points: list[dict]) -> set[tuple[str, float, float]]:
         """(weights, conv1, conv2) of every feature set the points read, the SVM's included."""
         sets = {(p["weights"], p["conv1"], p["conv2"]) for p in points}
@@ -114,6 +123,7 @@ class NamingShots(NamingEngine):
         "svm_weights": Param(str, "svm_oneshot"),
     }
     metrics = ("naming", "svm")
+    metric_ranges = {"naming": (0.0, 1.0), "svm": (0.0, 1.0)}
     unit_size = 250
 
 
@@ -159,6 +169,7 @@ class NamingSplits(NamingEngine):
         "svm_weights": Param(str, "run61"),
     }
     metrics = ("naming", "svm")
+    metric_ranges = {"naming": (0.0, 1.0), "svm": (0.0, 1.0)}
     unit_size = 25
 
 
@@ -195,7 +206,13 @@ class NamingThresholds(NamingEngine):
         "validation": Param(float, 0.25, help="fraction of each training class held out for validation"),
     }
     metrics = ("validation", "test", "train")
+    metric_ranges = {"validation": (0.0, 1.0), "test": (0.0, 1.0), "train": (0.0, 1.0)}
     unit_size = 16
+
+    def check_point(self, data: dict, params: dict) -> str | None:
+        if not 0.0 < params["validation"] < 1.0:
+            return f"validation must be a fraction in (0, 1), got {params['validation']}"
+        return super().check_point(data, params)
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
         from ..naming.experiments import NamingScorer, accuracy
@@ -238,6 +255,8 @@ class NamingRecall(NamingEngine):
         "repeat": Param(int, 0), "seed": Param(int, 0),
     }
     metrics = ("r_own", "r_other", "margin", "closer_to_own", "named_correctly", "named")
+    metric_ranges = {"r_own": (-1.0, 1.0), "r_other": (-1.0, 1.0), "margin": (-2.0, 2.0), "closer_to_own": (0.0, 1.0),
+                     "named_correctly": (0.0, 1.0)}
     unit_size = 64
 
     def weight_sets(self, points):

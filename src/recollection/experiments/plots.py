@@ -1,102 +1,92 @@
-"""Figures for the report: CDFs, Gardner–Altman mean-difference plots, parameter effects (PNG bytes)."""
+"""Figures of a study report, as PNG bytes: CDFs, Gardner–Altman mean-difference plots, parameter
+effects within a grid table and interaction plots (the neutral ones come from recollection.figures).
+matplotlib's object API only: no ``matplotlib.use``, no pyplot."""
 
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 import numpy as np
 
+from .. import figures
+from ..figures import COLOURS, Cell
+from ..io import figure_png
+from .effects import Effect, Interaction
 from .stats import Estimate
 
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+DPI = 110
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def fixed_text(fixed: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in fixed.items())
 
 
-def png(fig) -> bytes:
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+def where(grid: str, fixed: dict, several: bool) -> str:
+    """Which grid table (in a union) and the values its other parameters are held at."""
+    parts = ([grid] if several else []) + ([fixed_text(fixed)] if fixed else [])
+    return f"\n({'; '.join(parts)})" if parts else ""
 
 
-def cdf(samples: dict[str, Sequence[float]], xlabel: str, title: str = "") -> bytes:
-    """Empirical CDF of each sample, with its mean and median in the legend."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.8))
-    for (name, values), colour in zip(samples.items(), COLOURS * 4):
-        v = np.sort(np.asarray(values, float))
-        if v.size:
-            ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=colour,
-                    label=f"{name} (n={v.size}, mean {v.mean():.3f}, median {np.median(v):.3f})")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("fraction ≤ x")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return png(fig)
+def cdf(samples: dict[str, Sequence[float]], metric: str, title: str) -> bytes:
+    return figure_png(figures.cdf(samples, metric, title, ylabel="fraction of points ≤ x"), DPI)
 
 
-def estimation(e: Estimate, metric: str) -> bytes:
-    """Gardner–Altman plot: both samples (pairs joined when few) on the left; on the right, on a
-    floating axis whose zero sits at the mean of b, the bootstrap distribution of the difference."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.8), gridspec_kw={"width_ratios": [2, 1.2]})
+def estimation(e: Estimate) -> bytes:
+    """Gardner–Altman plot: both samples (pairs joined when few) on the left; on the right, the
+    bootstrap distribution of the difference with its interval (or, below three pairs, no interval)."""
+    fig, (left, right) = figures.new_figure(6.6, 3.9, ncols=2, gridspec_kw={"width_ratios": [2, 1.2]})
     rng = np.random.default_rng(0)
     for x, (values, colour) in enumerate(((e.a, COLOURS[0]), (e.b, COLOURS[1]))):
         jitter = rng.uniform(-0.12, 0.12, values.size)
-        left.scatter(x + jitter, values, s=6, alpha=0.45, color=colour, linewidths=0)
-        left.errorbar(x + 0.28, values.mean(), yerr=values.std(ddof=1) if values.size > 1 else 0, fmt="o",
-                      color="black", capsize=3, markersize=4)
+        left.scatter(x + jitter, values, s=8, alpha=0.5, color=colour, linewidths=0)
+        left.plot([x + 0.28], [values.mean()], "o", color="black", markersize=4)
     if e.paired and e.a.size <= 60:
         for ya, yb in zip(e.a, e.b):
             left.plot([0, 1], [ya, yb], color="grey", alpha=0.25, linewidth=0.6)
-    left.set_xticks([0, 1], [e.a_label, e.b_label], fontsize=8)
+    n_text = f"n = {e.a.size} pairs" if e.paired else f"n = {e.a.size} / {e.b.size}"
+    left.set_xticks([0, 1], [f"{e.a_label}\nmean {e.a.mean():.3f}", f"{e.b_label}\nmean {e.b.mean():.3f}"], fontsize=7)
     left.set_xlim(-0.5, 1.6)
-    left.set_ylabel(metric)
+    left.set_ylabel(e.metric)
+    left.set_title(f"each point, {n_text}", fontsize=8)
     left.grid(axis="y", alpha=0.3)
-    parts = right.violinplot(e.boot, positions=[0], showextrema=False, widths=0.8)
-    for body in parts["bodies"]:
-        body.set_facecolor("#7f7f7f")
-        body.set_alpha(0.5)
-    right.errorbar(0, e.difference, yerr=[[e.difference - e.low], [e.high - e.difference]], fmt="o", color="black",
-                   capsize=4)
+    d = e.difference
+    if d.has_interval and e.boot.size > 1 and np.ptp(e.boot) > 0:
+        parts = right.violinplot(e.boot, positions=[0], showextrema=False, widths=0.8)
+        for body in parts["bodies"]:
+            body.set_facecolor("#7f7f7f")
+            body.set_alpha(0.5)
+    if d.has_interval:
+        right.errorbar(0, d.estimate, yerr=[[d.estimate - d.low], [d.high - d.estimate]], fmt="o", color="black",
+                       capsize=4)
+        right.set_title(f"{d.estimate:+.4f}\n{d.text(signed=True)}", fontsize=7)
+    else:
+        diffs = e.a - e.b if e.paired else np.array([d.estimate])
+        right.scatter(np.zeros(diffs.size), diffs, color="black", marker="x")
+        right.set_title(f"{d.estimate:+.4f}\n{d.text()}", fontsize=7)
     right.axhline(0, color="black", linewidth=0.8, linestyle=":")
-    span = max(abs(e.high), abs(e.low), 1e-12)
-    right.set_ylim(-1.6 * span if e.low >= 0 else min(e.low * 1.3, -0.2 * span),
-                   1.6 * span if e.high <= 0 else max(e.high * 1.3, 0.2 * span))
+    low, high = (d.low, d.high) if d.has_interval else (d.estimate, d.estimate)
+    span = max(abs(high), abs(low), 1e-12)
+    right.set_ylim(-1.6 * span if low >= 0 else min(low * 1.3, -0.2 * span),
+                   1.6 * span if high <= 0 else max(high * 1.3, 0.2 * span))
     right.yaxis.tick_right()
     right.yaxis.set_label_position("right")
-    right.set_ylabel(f"{'paired ' if e.paired else ''}mean difference")
+    right.set_ylabel(f"{'paired ' if e.paired else ''}mean difference of {e.metric}")
     right.set_xticks([0], ["a − b"], fontsize=8)
-    right.set_title(f"{e.difference:+.4f} [{e.low:+.4f}, {e.high:+.4f}]", fontsize=8)
-    fig.suptitle(e.name, fontsize=10)
+    fig.suptitle(f"{e.name} ({e.difference.level:.0%} {d.method} bootstrap interval)", fontsize=9)
     fig.tight_layout()
-    return png(fig)
+    return figure_png(fig, DPI)
 
 
-def effects(means: list[tuple], param: str, metric: str) -> bytes:
-    """Mean of a metric (± 95 % interval) for each value of one parameter."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(3.6, 0.55 * len(means) + 1.8), 3.2))
-    labels = [str(v) for v, *_ in means]
-    ax.errorbar(range(len(means)), [m for _, m, _, _ in means], yerr=[h for _, _, h, _ in means], fmt="o",
-                capsize=3, color=COLOURS[0])
-    ax.set_xticks(range(len(means)), labels, rotation=35 if max(map(len, labels)) > 6 else 0, ha="right"
-                  if max(map(len, labels)) > 6 else "center", fontsize=8)
-    ax.set_ylabel(f"mean {metric}")
-    ax.set_title(f"{metric} by {param}", fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return png(fig)
+def effect(eff: Effect, several: bool) -> bytes:
+    """Mean of the metric for each value of the parameter, within one grid table (n under each value)."""
+    cells = [Cell(lv.value, lv.mean, lv.values) for lv in eff.levels]
+    fig = figures.means(cells, eff.param, f"mean {eff.metric} (95 % CI)",
+                        f"mean {eff.metric} for each {eff.param}{where(eff.grid, eff.fixed, several)}")
+    return figure_png(fig, DPI)
+
+
+def interaction(it: Interaction, several: bool) -> bytes:
+    fig = figures.interaction(it.lines, it.x, f"mean {it.metric} (95 % CI)",
+                              f"mean {it.metric} against {it.x}, one line per {it.line}"
+                              f"{where(it.grid, it.fixed, several)}", paper=it.paper)
+    return figure_png(fig, DPI)

@@ -1,39 +1,96 @@
 """Run a study's points, in parallel on local processes or on a Ray cluster, resumably.
 
-Every point has a content hash of its configuration. Finished points are appended, one JSON line
-each, to ``points.jsonl`` as soon as their unit returns, so a killed run loses at most the units in
-flight, and a rerun skips every point already done (failed points are retried).
+Before anything runs, every point is checked against its engine (a source the model does not have,
+a class out of range): the run stops with one line naming those cells, or leaves them out with
+``skip_invalid``. One run at a time holds the results directory (an advisory lock). Every point has
+a content hash of its configuration; finished points are appended, one JSON line each, to
+``points.jsonl`` as soon as their unit returns, so a killed run loses at most the units in flight,
+and a rerun skips every point already done (failed points are retried). Worker processes die with
+the run, however it ends.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import socket
-import sys
+import re
+import signal
+import threading
 import time
-import traceback
-from collections import defaultdict
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from .. import __version__
 from ..io import write_text
-from ..errors import RecollectionError
 from .engines import get_engine
+from .results_dir import (ARTIFACTS, LOG, META, STUDY_COPY, TABLE, Notice, ResultLog, ResultsBusy, ResultsLock,
+                          check_results_dir, make_dirs, warn, write_meta, write_table)
 from .schema import Engine, StudyError
 from .study import Study, point_hash
+from .workers import connect_ray, make_units, run_local, run_ray
 
-LOG = "points.jsonl"
-TABLE = "results.csv"
-META = "meta.json"
-STUDY_COPY = "study.toml"
-ARTIFACTS = "artifacts"
+__all__ = ["ARTIFACTS", "LOG", "META", "STUDY_COPY", "TABLE", "Interrupted", "InvalidPoints", "Plan", "ResultLog",
+           "ResultsBusy", "RunSummary", "connect_ray", "done_count", "name_invalid", "plan_study", "run_study"]
+
 RESULT_NEUTRAL_DATA = ("device", "cache", "gallery")  # settings that cannot change a result
+MAX_NAMED_GROUPS = 6
+
+
+class InvalidPoints(StudyError):
+    """Some points cannot run on this data/model: a configuration error, named by its cells."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by SIGTERM; what finished is kept. A KeyboardInterrupt, like Ctrl-C, so that
+    no ``except Exception`` on the way (a failing point's handler) can mistake it for a point's error."""
+
+
+@dataclass
+class InvalidGroup:
+    """Points that fail the engine's check for one reason, and the cells that name them."""
+
+    cells: str
+    reason: str
+    points: int
+
+
+@dataclass
+class Plan:
+    """The points that will run, the ones left out as invalid, and each grid table's members."""
+
+    points: list[dict]
+    invalid: list[InvalidGroup]
+    grids: list[tuple[str, list[int]]]  # (label, indices into points)
+    total: int
+    skip_invalid: bool = False
+
+    @property
+    def n_invalid(self) -> int:
+        return sum(g.points for g in self.invalid)
+
+    def invalid_line(self, study: Study) -> str:
+        return (f"{study.path}: {self.n_invalid} of {self.total} points cannot run (a configuration error: a rerun "
+                f"would fail the same way): {name_invalid(self.invalid)}. Fix the grid, or pass --skip-invalid to "
+                "leave them out")
+
+
+def name_invalid(groups: list[InvalidGroup]) -> str:
+    """The invalid cells in a few words: groups of one parameter failing alike (the same reason but for
+    its numbers: layer 8, layer 9, ...) merged, with the first reason as the example."""
+    merged: dict[tuple[str, str], list[InvalidGroup]] = {}
+    for g in groups:
+        param = g.cells.split(" = ")[0] if g.cells.count(" = ") == 1 else g.cells
+        merged.setdefault((param, re.sub(r"\d+", "#", g.reason)), []).append(g)
+    parts = []
+    for (key, _), same in list(merged.items())[:MAX_NAMED_GROUPS]:
+        n = sum(g.points for g in same)
+        cells = same[0].cells if len(same) == 1 else f"{key} = " + ", ".join(g.cells.split(" = ", 1)[1] for g in same)
+        reason = same[0].reason if len(same) == 1 else f"e.g. {same[0].reason}"
+        parts.append(f"{cells} ({n} point{'s' if n > 1 else ''}): {reason}")
+    more = f"; and {len(merged) - MAX_NAMED_GROUPS} more" if len(merged) > MAX_NAMED_GROUPS else ""
+    return "; ".join(parts) + more
 
 
 @dataclass
@@ -45,6 +102,24 @@ class RunSummary:
     failures: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     backend: str = "local"
+    invalid: list[InvalidGroup] = field(default_factory=list)
+
+    @property
+    def config_failures(self) -> list[dict]:
+        return [r for r in self.failures if failure_kind(r) == "config"]
+
+    @property
+    def crashes(self) -> list[dict]:
+        return [r for r in self.failures if failure_kind(r) != "config"]
+
+
+def failure_kind(record: dict) -> str:
+    """``config`` (a rerun fails the same way) or ``crash``; records of older runs by their error's class."""
+    if "error_kind" in record:
+        return record["error_kind"]
+    name = (record.get("error") or "").split(":", 1)[0]
+    return "config" if name.endswith("Error") and name in ("OptionError", "StudyError", "ModelError", "ImageError",
+                                                           "WeightsError") else "crash"
 
 
 def hashed_points(study: Study) -> list[dict]:
@@ -52,264 +127,114 @@ def hashed_points(study: Study) -> list[dict]:
     return [{**p, "_hash": point_hash(study.engine, data, p)} for p in study.points]
 
 
-# --- the results directory ---------------------------------------------------------------------
-def check_results_dir(out: Path, study: Study) -> dict | None:
-    """The directory's meta.json if it belongs to this study; an error if it belongs to another."""
-    meta_path = out / META
-    if meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise StudyError(f"{out}: {META} is unreadable ({e}); remove the directory or choose another --out") from None
-        theirs = meta.get("study", {})
-        if {k: theirs.get(k) for k in ("name", "engine")} != study.identity:
-            raise StudyError(
-                f"{out}: holds results of study {theirs.get('name')!r} (engine {theirs.get('engine')}, file "
-                f"{theirs.get('file')}), not of {study.name!r} from {study.path}; choose another --out")
-        return meta
-    if out.exists() and any(out.iterdir()):
-        raise StudyError(f"{out}: exists and is not a results directory of `recollect run` (no {META}); "
-                         "choose another --out")
-    return None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    write_text(path, text)
-
-
-def write_meta(out: Path, study: Study, points: list[dict], overrides: list[str], backend: str,
-               started: str, finished: str | None) -> None:
+def plan_study(study: Study, skip_invalid: bool = False) -> Plan:
+    """Check every point against the engine (cheap, before anything runs) and keep the valid ones."""
     engine = get_engine(study.engine)
-    import numpy
-    import torch
-
-    meta = {
-        "study": {"name": study.name, "engine": study.engine, "description": study.description,
-                  "file": str(study.path), "overrides": overrides, "seed": study.seed, "repeats": study.repeats},
-        "data": study.data,
-        "params": [k for k in engine.params if k in points[0]],
-        "varying": study.varying(),
-        "metrics": list(engine.metrics),
-        "comparisons": [asdict(c) for c in study.comparisons],
-        "selections": [asdict(s) for s in study.selections],
-        "paper": study.paper,
-        "points": [p["_hash"] for p in points],
-        "versions": {"recollection": __version__, "python": platform.python_version(), "torch": torch.__version__,
-                     "numpy": numpy.__version__},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "backend": backend, "started": started, "finished": finished,
-    }
-    write_atomic(out / META, json.dumps(meta, indent=1, default=str) + "\n")
+    points = hashed_points(study)
+    problems = [engine.check_point(study.data, {k: v for k, v in p.items() if k != "_hash"}) for p in points]
+    keep = [i for i, problem in enumerate(problems) if problem is None]
+    index = {old: new for new, old in enumerate(keep)}
+    grids = [(label, [index[i] for i, member in enumerate(study.point_grids) if g in member and i in index])
+             for g, label in enumerate(study.grid_labels)]
+    invalid = invalid_groups(study, points, problems)
+    return Plan([points[i] for i in keep], invalid, grids, len(points), skip_invalid)
 
 
-class ResultLog:
-    """Append-only JSON lines; a line cut short by a crash is ignored on reading."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self) -> dict[str, dict]:
-        records: dict[str, dict] = {}
-        if not self.path.exists():
-            return records
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a partial last line from a killed run
-                records[record["hash"]] = record
-        return records
-
-    def append(self, records: list[dict]) -> None:
-        blob = "".join(json.dumps(r, default=str) + "\n" for r in records).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            if os.fstat(fd).st_size and not self._ends_with_newline():
-                blob = b"\n" + blob
-            os.write(fd, blob)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _ends_with_newline(self) -> bool:
-        with open(self.path, "rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            return fh.read(1) == b"\n"
-
-
-# --- running units --------------------------------------------------------------------------------
-def run_unit_safely(engine_name: str, data: dict, points: list[dict], artifacts: str | None) -> list[dict]:
-    """Run one unit in a worker; a failing point is recorded with its error, the others still run."""
-    import torch
-
-    torch.set_num_threads(1)  # one thread per worker: the same numbers on any backend
-    engine = get_engine(engine_name)
-    folder = Path(artifacts) if artifacts else None
-    start = time.perf_counter()
-    try:
-        results = engine.run_unit(data, points, folder)
-        seconds = (time.perf_counter() - start) / len(points)
-        return [record(p, r, None, seconds) for p, r in zip(points, results)]
-    except Exception:
-        if len(points) == 1:
-            return [record(points[0], None, error_text(), time.perf_counter() - start)]
+def invalid_groups(study: Study, points: list[dict], problems: list[str | None]) -> list[InvalidGroup]:
+    """Group the invalid points by reason and name each group by the cell values no valid point has."""
+    engine = get_engine(study.engine)
+    keys = [k for k in study.varying() if k not in (*engine.axes(study.data), "repeat", "seed")]
+    valid_values = {k: {json.dumps(p[k], sort_keys=True) for p, bad in zip(points, problems) if bad is None} for k in keys}
+    groups: dict[str, list[dict]] = {}
+    for p, problem in zip(points, problems):
+        if problem is not None:
+            groups.setdefault(problem, []).append(p)
     out = []
-    for p in points:  # isolate the failing point(s)
-        out += run_unit_safely(engine_name, data, [p], artifacts)
+    for reason, members in groups.items():
+        constant = {k: members[0][k] for k in keys if len({json.dumps(m[k], sort_keys=True) for m in members}) == 1}
+        naming = {k: v for k, v in constant.items() if json.dumps(v, sort_keys=True) not in valid_values[k]} or constant
+        cells = ", ".join(f"{k} = {v}" for k, v in naming.items()) or "every cell"
+        out.append(InvalidGroup(cells, reason, len(members)))
     return out
 
 
-def error_text() -> str:
-    kind, value, _ = sys.exc_info()
-    if isinstance(value, RecollectionError):
-        return f"{kind.__name__}: {value}"
-    last = traceback.extract_tb(sys.exc_info()[2])[-1]
-    return f"{kind.__name__}: {value} (at {Path(last.filename).name}:{last.lineno})"
-
-
-def record(p: dict, metrics: dict | None, error: str | None, seconds: float) -> dict:
-    return {"hash": p["_hash"], "params": {k: v for k, v in p.items() if k != "_hash"}, "metrics": metrics,
-            "error": error, "seconds": round(seconds, 6)}
-
-
-def make_units(engine: Engine, points: list[dict], workers: int) -> list[list[dict]]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for p in points:
-        groups[engine.unit_key(p)].append(p)
-    few = engine.split_groups and len(groups) < 2 * workers  # too few groups to keep the workers busy: split
-    units = []
-    for group in groups.values():
-        size = max(1, min(engine.unit_size, -(-len(group) // (2 * workers)))) if few else engine.unit_size
-        units += [group[i : i + size] for i in range(0, len(group), size)]
-    return units
-
-
-def run_local(engine: Engine, data: dict, units: list[list[dict]], artifacts: str, workers: int) -> Iterator[list[dict]]:
-    if workers <= 1:
-        import torch
-
-        threads = torch.get_num_threads()
-        try:
-            for unit in units:
-                yield run_unit_safely(engine.name, data, unit, artifacts)
-        finally:
-            torch.set_num_threads(threads)
+@contextmanager
+def stop_on_sigterm():
+    """SIGTERM (``timeout``, a scheduler) raises :class:`Interrupted`, so workers are stopped and the
+    lock released as on Ctrl-C. Only the main thread can handle signals; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    import multiprocessing
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {pool.submit(run_unit_safely, engine.name, data, unit, artifacts) for unit in units}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    def handler(signum, frame):
+        raise Interrupted(f"stopped by {signal.Signals(signum).name}")
 
-
-def connect_ray(address: str, workers: int | None):
-    """Start a local Ray (``local``), join a running one (``auto``), or reach ``HOST:PORT`` / ``ray://…``."""
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        import ray
-    except ImportError:
-        raise RecollectionError("Ray is not installed: pip install 'recollection[ray]' (or pip install ray)") from None
-    if address not in ("local", "auto"):
-        host, _, port = address.removeprefix("ray://").rpartition(":")
-        if not host or not port.isdigit():
-            raise RecollectionError(f"--ray {address!r}: expected local, auto, HOST:PORT or ray://HOST:PORT")
-        try:
-            socket.create_connection((host, int(port)), timeout=3).close()
-        except OSError as e:
-            raise RecollectionError(f"--ray {address}: cannot reach a Ray cluster there ({e.strerror or e}); start one "
-                                    "with `ray start --head`, or use --ray local") from None
-    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", ignore_reinit_error=True)
-    try:
-        if address == "local":
-            ray.init(num_cpus=workers or os.cpu_count(), **kwargs)
-        else:
-            ray.init(address=address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise RecollectionError(f"--ray {address}: could not connect ({str(e).splitlines()[0]}); start a cluster with "
-                                "`ray start --head`, or use --ray local") from None
-    return ray
-
-
-def run_ray(engine: Engine, data: dict, units: list[list[dict]], artifacts: str, address: str,
-            workers: int | None) -> Iterator[list[dict]]:
-    ray = connect_ray(address, workers)
-    try:
-        remote = ray.remote(num_cpus=1)(run_unit_safely)
-        pending = [remote.remote(engine.name, data, unit, artifacts) for unit in units]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+        yield
     finally:
-        ray.shutdown()
-
-
-# --- the tidy table -----------------------------------------------------------------------------
-def write_table(out: Path, params: list[str], metrics: list[str], hashes: list[str], records: dict[str, dict]) -> Path:
-    """``results.csv``: one row per point of the study, every parameter and metric a column."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["hash", *params, *metrics, "error", "seconds"])
-    for h in hashes:
-        r = records.get(h)
-        if r is None:
-            continue
-        m = r["metrics"] or {}
-        writer.writerow([h, *(fmt(r["params"].get(k)) for k in params), *(fmt(m.get(k)) for k in metrics),
-                         r["error"] or "", r["seconds"]])
-    path = out / TABLE
-    write_atomic(path, buffer.getvalue())
-    return path
-
-
-def fmt(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --- the whole run ------------------------------------------------------------------------------
 def run_study(study: Study, out: str | os.PathLike, *, workers: int | None = None, ray: str | None = None,
               overrides: list[str] | None = None, progress: Callable | None = None,
-              on_start: Callable[[int, int], None] | None = None) -> RunSummary:
-    """Run every point not yet done; ``progress(n)`` is called as points finish."""
+              on_start: Callable[[int, int], None] | None = None, skip_invalid: bool = False,
+              notice: Notice = warn) -> RunSummary:
+    """Run every point not yet done; ``progress(n)`` is called as points finish, ``notice(line)`` for
+    what the user should know (a damaged log repaired, a stale lock taken over)."""
     out = Path(out)
     check_results_dir(out, study)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ARTIFACTS).mkdir(exist_ok=True)
+    plan = plan_study(study, skip_invalid)
+    if plan.invalid and not skip_invalid:
+        raise InvalidPoints(plan.invalid_line(study))
+    make_dirs(out)
+    with ResultsLock(out, notice), stop_on_sigterm():
+        check_results_dir(out, study)  # another study's run may have finished there since the first check
+        return _run_locked(study, out, plan, workers, ray, overrides or [], progress, on_start, notice)
+
+
+def _run_locked(study: Study, out: Path, plan: Plan, workers: int | None, ray: str | None, overrides: list[str],
+                progress: Callable | None, on_start: Callable | None, notice: Notice) -> RunSummary:
     engine = get_engine(study.engine)
-    points = hashed_points(study)
+    points = plan.points
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     backend = f"ray:{ray}" if ray else "local"
-    write_atomic(out / STUDY_COPY, study.text)
-    write_meta(out, study, points, overrides or [], backend, started, None)
+    write_meta(out, study, engine, plan, overrides, backend, started, None)  # first: it marks a results directory
+    write_text(out / STUDY_COPY, study.text)
     log = ResultLog(out / LOG)
     records = log.read()
+    if log.damaged:
+        notice(log.warning())
+        log.compact(records)
     pending = [p for p in points if p["_hash"] not in records or records[p["_hash"]]["error"]]
-    summary = RunSummary(out, len(points), len(points) - len(pending), backend=backend)
+    summary = RunSummary(out, len(points), len(points) - len(pending), backend=backend,
+                         invalid=plan.invalid if plan.skip_invalid else [])
     if on_start:
         on_start(len(points), len(pending))
     clock = time.perf_counter()
     if pending:
-        engine.prepare(study.data, pending)
-        workers = workers or os.cpu_count() or 1
-        units = make_units(engine, pending, workers)
-        artifacts = str(out / ARTIFACTS)
-        stream = (run_ray(engine, study.data, units, artifacts, ray, workers) if ray
-                  else run_local(engine, study.data, units, artifacts, workers))
+        _run_pending(engine, study, out, pending, records, log, summary, workers, ray, progress)
+    summary.seconds = time.perf_counter() - clock
+    engine.finalize(study.data, points, out / ARTIFACTS)
+    hashes = [p["_hash"] for p in points]
+    write_table(out, [k for k in engine.params if k in points[0]] if points else [], list(engine.metrics), hashes,
+                records)
+    summary.failures = [records[h] for h in hashes if h in records and records[h]["error"]]
+    write_meta(out, study, engine, plan, overrides, backend, started,
+               datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return summary
+
+
+def _run_pending(engine: Engine, study: Study, out: Path, pending: list[dict], records: dict, log: ResultLog,
+                 summary: RunSummary, workers: int | None, ray: str | None, progress: Callable | None) -> None:
+    engine.prepare(study.data, pending)
+    workers = workers or os.cpu_count() or 1
+    units = make_units(engine, pending, workers)
+    artifacts = str(out / ARTIFACTS)
+    stream = (run_ray(engine, study.data, units, artifacts, ray, workers) if ray
+              else run_local(engine, study.data, units, artifacts, workers))
+    with closing(stream):  # however the loop ends, the generator's clean-up stops the workers
         for results in stream:
             log.append(results)
             for r in results:
@@ -317,11 +242,15 @@ def run_study(study: Study, out: str | os.PathLike, *, workers: int | None = Non
             summary.done += len(results)
             if progress:
                 progress(len(results))
-    summary.seconds = time.perf_counter() - clock
-    engine.finalize(study.data, points, out / ARTIFACTS)
-    hashes = [p["_hash"] for p in points]
-    write_table(out, [k for k in engine.params if k in points[0]], list(engine.metrics), hashes, records)
-    summary.failures = [records[h] for h in hashes if h in records and records[h]["error"]]
-    write_meta(out, study, points, overrides or [], backend, started,
-               datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    return summary
+
+
+def done_count(study: Study, out: Path, notice: Notice = warn) -> tuple[Plan, int]:
+    """For ``--plan``: the plan and how many of its points are already done in ``out``."""
+    check_results_dir(out, study)
+    plan = plan_study(study)
+    log = ResultLog(out / LOG)
+    records = log.read()
+    if log.damaged:
+        notice(log.warning())
+    done = sum(1 for p in plan.points if p["_hash"] in records and not records[p["_hash"]]["error"])
+    return plan, done

@@ -29,6 +29,7 @@ class Engine:
     data: DataSpec = {}
     params: dict[str, Param] = {}
     metrics: tuple[str, ...] = ()
+    metric_ranges: dict[str, tuple[float, float]] = {}  # e.g. accuracies (0, 1): intervals are clipped to them
     unit_size: int = 64  # at most this many points per dispatched unit
     split_groups: bool = True  # may a unit be split to feed idle workers? (False: results depend on the batch)
 
@@ -49,6 +50,11 @@ class Engine:
     def complete(self, params: dict) -> dict:
         """Canonical form of a point's parameters (e.g. drop what cannot matter)."""
         return params
+
+    def check_point(self, data: dict, params: dict) -> str | None:
+        """Why this point cannot run on this data (a configuration error that a rerun would not fix),
+        or None. Called for every point before the run starts, so keep it cheap (cache what it loads)."""
+        return None
 
     def unit_key(self, params: dict) -> tuple:
         """Points with equal keys are run together and share their intermediates."""

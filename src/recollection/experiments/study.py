@@ -76,6 +76,8 @@ class Study:
     paper: dict
     text: str = ""
     points: list[dict] = field(default_factory=list)
+    grid_labels: list[str] = field(default_factory=list)  # "[grid]", "[[grid]] #2", ...
+    point_grids: list[tuple[int, ...]] = field(default_factory=list)  # for each point, the grid tables listing it
 
     @property
     def identity(self) -> dict:
@@ -99,7 +101,11 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> Study:
     path = Path(path)
     if not path.is_file():
         raise StudyError(f"{path}: no such experiment file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise StudyError(f"{path}: not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x}); "
+                         "save the study file as UTF-8") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -135,7 +141,10 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> Study:
         selections=read_selections(raw.get("select", []), where),
         paper=table(raw, "paper", where), text=text,
     )
-    study.points = expand(study, engine)
+    grid = raw.get("grid")
+    study.grid_labels = (["[grid]"] if isinstance(grid, dict) else [f"[[grid]] #{n + 1}" for n in range(len(grids))]) \
+        if grid is not None else ["[random]" if random else "all points"]
+    study.points, study.point_grids = expand(study, engine)
     check_comparisons(study, engine, where)
     return study
 
@@ -257,22 +266,25 @@ def read_selections(items: Any, where: str) -> list[Selection]:
     return out
 
 
-def expand(study: Study, engine) -> list[dict]:
-    """Every point: engine defaults < [params] < one grid cell (or random draw) < repeat, seed."""
-    cells: list[dict] = []
-    for grid in study.grids or [{}]:
+def expand(study: Study, engine) -> tuple[list[dict], list[tuple[int, ...]]]:
+    """Every point: engine defaults < [params] < one grid cell (or random draw) < repeat, seed; and for
+    each point the grid tables that list it (effects are computed within a table, never across them)."""
+    cells: list[tuple[dict, int]] = []
+    for g, grid in enumerate(study.grids or [{}]):
         keys = list(grid)
-        cells += [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+        cells += [(dict(zip(keys, combo)), g) for combo in itertools.product(*(grid[k] for k in keys))]
     axes = engine.axes(study.data)  # e.g. one point per image: the outermost loop
     for key in reversed(list(axes)):
-        cells = [{key: value, **c} for value in axes[key] for c in cells if key not in c] or \
-            [c for c in cells if key in c]
+        cells = [({key: value, **c}, g) for value in axes[key] for c, g in cells if key not in c] + \
+            [(c, g) for c, g in cells if key in c]
     if study.random:
         rng = np.random.default_rng(study.seed)
         draws = [{k: draw(rng, *spec) for k, spec in study.random["params"].items()} for _ in range(study.random["n"])]
-        cells = [{**c, **d} for c in cells for d in draws]
-    points, seen = [], set()
-    for cell in cells:
+        cells = [({**c, **d}, g) for c, g in cells for d in draws]
+    points: list[dict] = []
+    member: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for cell, g in cells:
         for repeat in range(study.repeats):
             params = {k: spec.default for k, spec in engine.params.items() if k not in ("repeat", "seed")}
             params.update(study.fixed)
@@ -282,11 +294,14 @@ def expand(study: Study, engine) -> list[dict]:
             params = engine.complete(params)
             key = json.dumps(params, sort_keys=True)
             if key not in seen:  # a cell listed twice in a union of grids is run once
-                seen.add(key)
+                seen[key] = len(points)
                 points.append(params)
+                member.append([])
+            if g not in member[seen[key]]:
+                member[seen[key]].append(g)
     if not points:
         raise StudyError(f"{study.path}: the grid has no points")
-    return points
+    return points, [tuple(m) for m in member]
 
 
 def draw(rng: np.random.Generator, kind: str, args: list) -> Any:

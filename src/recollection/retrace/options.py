@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import OptionError
+from ..limits import MAX_SEED
 from ..schema import Param
 
 NORMALIZE_CHOICES = {  # name: what it does after each backward step (implemented in normalize.py)
@@ -126,10 +127,10 @@ class Source:
         if "target" in takes:
             target: int | str | None = None
             if arg:
-                target = int(arg) if arg.lstrip("-").isdigit() else arg
+                target = int(arg) if arg.lstrip("-").isdecimal() else arg
             return cls(kind, target=target, top=top, per_channel=per_channel)
         if "layer" in takes:
-            if not arg.isdigit():
+            if not arg.isdecimal():
                 raise OptionError(f"source {spec!r}: expected {kind}:N with N a layer number, e.g. {kind}:3")
             return cls(kind, layer=int(arg), top=top, per_channel=per_channel)
         if arg:
@@ -164,7 +165,8 @@ class RetraceOptions:
                              "at every position keep only the largest channel."))
     unpool: str = option(Param(str, "switches", tuple(UNPOOL_CHOICES), described(
         "How max pools are undone.", UNPOOL_CHOICES)))
-    seed: int = option(Param(int, 0, help="Seed for everything random (random-class, random:N, random unpool)."))
+    seed: int = option(Param(int, 0, help="Seed for everything random (random-class, random:N, random unpool).",
+                             bounds=(0, MAX_SEED)))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "normalize", "none" if self.normalize is None else self.normalize)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,15 @@ from .encoding import DoGEncoder, spike_train
 from .network import FEATURE_THRESHOLDS, SpikingNetwork, Thresholds
 
 Progress = Callable[[int], None]
+ENTRY_PREFIX = "snn-"  # cache entries are snn-<key>.npz; `recollect cache` lists and clears them
+
+
+class CacheError(RecollectionError):
+    """A feature cache entry is unreadable or inconsistent (truncated, garbage, edited)."""
+
+
+class CacheWarning(UserWarning):
+    """A damaged cache entry was found and is being rebuilt."""
 
 
 def default_cache() -> Path:
@@ -46,18 +56,68 @@ class FeatureSet:
         index = np.asarray(index, dtype=int)
         return FeatureSet(self.potentials[index], self.labels[index], self.classes, [self.paths[i] for i in index])
 
+    def checksum(self) -> str:
+        """SHA-256 over every array and name, stored with a cache entry and checked when it is read."""
+        h = hashlib.sha256()
+        for array in (self.potentials, self.labels):
+            h.update(f"{array.dtype.str}{array.shape}".encode())
+            h.update(np.ascontiguousarray(array).data)
+        h.update(json.dumps([list(self.classes), list(self.paths)]).encode())
+        return h.hexdigest()
+
     def save(self, path: str | os.PathLike) -> None:
-        from ..io import atomic_write
+        """Write atomically (a unique temporary file, then one rename), with a checksum."""
+        from ..io import atomic_write, output_error
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise output_error(path, e) from None
         atomic_write(path, lambda fh: np.savez(fh, potentials=self.potentials, labels=self.labels,
-                                               classes=np.array(self.classes), paths=np.array(self.paths)))
+                                               classes=np.array(self.classes, dtype=str),
+                                               paths=np.array(self.paths, dtype=str),
+                                               checksum=np.array(self.checksum())))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":
-        with np.load(path, allow_pickle=False) as data:
-            return cls(data["potentials"], data["labels"], list(data["classes"]), list(data["paths"]))
+        """Read a saved set, or raise CacheError: the archive, the shapes, dtypes and the checksum are checked."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = {"potentials", "labels", "classes", "paths"} - set(data.files)
+                if missing:
+                    raise CacheError(f"{path}: no {', '.join(sorted(missing))} in it")
+                arrays = {key: data[key] for key in data.files}
+        except CacheError:
+            raise
+        except Exception as e:  # noqa: BLE001 (a damaged archive raises anything: BadZipFile, NotImplementedError, ...)
+            reason = "empty file" if Path(path).exists() and Path(path).stat().st_size == 0 else \
+                " ".join(str(e).split()) or type(e).__name__
+            raise CacheError(f"{path}: unreadable ({reason})") from None
+        features = cls(arrays["potentials"], arrays["labels"], [str(c) for c in arrays["classes"]],
+                       [str(p) for p in arrays["paths"]])
+        features.check(path)
+        stored = arrays.get("checksum")
+        if stored is not None and str(stored) != features.checksum():  # entries before checksums have none
+            raise CacheError(f"{path}: checksum mismatch (the file was changed or damaged)")
+        return features
+
+    def check(self, where: str | os.PathLike) -> None:
+        """Shapes and dtypes a feature set must have, or CacheError."""
+        p, labels = self.potentials, self.labels
+        problems = []
+        if p.dtype != np.float32 or p.ndim != 5:
+            problems.append(f"potentials are {p.dtype} {p.shape}, expected float32 (N, T, maps, H, W)")
+        if labels.dtype.kind not in "iu" or labels.ndim != 1 or len(labels) != len(p):
+            problems.append(f"labels are {labels.dtype} {labels.shape} for {len(p)} images")
+        elif len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
+            problems.append(f"labels outside the {len(self.classes)} classes")
+        if len(self.paths) != len(p):
+            problems.append(f"{len(self.paths)} paths for {len(p)} images")
+        if not problems and p.size and not np.isfinite(p).all():
+            problems.append("non-finite potentials")
+        if problems:
+            raise CacheError(f"{where}: " + "; ".join(problems))
 
 
 def encode_files(files: Sequence[Path], encoder: DoGEncoder, workers: int = 2) -> np.ndarray:
@@ -139,9 +199,11 @@ def folder_features(
         raise RecollectionError(f"{root} has a single class folder ({classes[0]}); naming needs at least two")
     cached = None
     if cache_dir is not None:
-        cached = Path(cache_dir) / f"snn-{cache_key(network, thresholds, encoder, files)}.npz"
-        if cached.exists():
-            return FeatureSet.load(cached)
+        cached = Path(cache_dir) / f"{ENTRY_PREFIX}{cache_key(network, thresholds, encoder, files)}.npz"
+        if cached.is_file():
+            hit = read_entry(cached, [str(f) for f in files], labels)
+            if hit is not None:
+                return hit
     step = progress(len(files), 0) if progress else None
     times = encode_files(files, encoder)
     potentials = run_network(network, times, thresholds, encoder, batch_size, device, step)
@@ -149,3 +211,15 @@ def folder_features(
     if cached is not None:
         features.save(cached)
     return features
+
+
+def read_entry(path: Path, paths: list[str], labels: Sequence[int]) -> FeatureSet | None:
+    """A cache entry if it is whole and matches the folder, else None after one warning (it is rebuilt)."""
+    try:
+        features = FeatureSet.load(path)
+        if features.paths != paths or not np.array_equal(features.labels, np.asarray(labels)):
+            raise CacheError(f"{path}: lists other images than the folder holds")
+        return features
+    except CacheError as e:
+        warnings.warn(f"damaged feature cache entry, rebuilding it: {e}", CacheWarning, stacklevel=3)
+        return None

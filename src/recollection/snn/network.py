@@ -2,14 +2,20 @@
 
 Each layer reads the previous layer's spikes of the step before, and the net is feed-forward, so a
 layer's whole time course is computed at once: one batched convolution over all time steps (time as a
-batch dimension), then an element-wise scan for the potentials, then lateral inhibition.
+batch dimension), then an element-wise scan for the potentials, then lateral inhibition. The layers are
+those of an :class:`.architecture.Architecture` (default ``SPEC``, the published network).
+
+This dense path runs on any torch device and is the reference the event-driven engine (:mod:`.events`)
+and STDP (:mod:`.stdp`) are checked against, bit for bit; they share one compiled integrate-and-fire
+step (:func:`.kernels.integrate_and_fire`), which this path states again in vectorised form
+(:func:`integrate`, :func:`first_spikes`) so that the tests compare two independent implementations.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,27 +24,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from .architecture import (  # noqa: F401  (re-exported: the public names of the network)
+    FEATURE_THRESHOLDS,
+    LEARNING_THRESHOLDS,
+    NEVER,
+    SPEC,
+    Architecture,
+    Conv,
+    Pool,
+    Thresholds,
+)
 
-# (kernel, maps) of the three conv layers and (kernel, stride) of the two pools, in order
-CONV_SHAPES = ((5, 4), (17, 20), (5, 20))
-POOL_SHAPES = ((7, 6), (5, 5))
-NEVER = 1e5  # a threshold no potential reaches: the layer only integrates
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Firing thresholds of conv1, conv2, conv3 (pools fire on any input spike)."""
-
-    conv1: float = 10.0
-    conv2: float = 50.0
-    conv3: float = NEVER
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-FEATURE_THRESHOLDS = Thresholds(10.0, 50.0, NEVER)  # the SVM's features (spec §4)
-LEARNING_THRESHOLDS = Thresholds(10.0, 60.0, 2.0)  # STDP (spec §2)
+# (kernel, maps) of the conv layers and (kernel, stride) of the pools of SPEC, in order
+CONV_SHAPES = tuple((layer.kernel, layer.maps) for layer in SPEC.layers if isinstance(layer, Conv))
+POOL_SHAPES = tuple((layer.kernel, layer.stride) for layer in SPEC.layers if isinstance(layer, Pool))
+MAX_WEIGHT_BYTES = 16 * 2**20  # the largest layer (17 × 17 × 4 × 20 float64) is 0.2 MB
 
 
 @dataclass
@@ -46,10 +46,10 @@ class Activity:
     """What one presentation produced: conv3 potentials over time, and optionally every layer's spikes."""
 
     potentials: torch.Tensor  # (B, T, maps, H, W) float32: conv3's V at every step
-    spikes: list[torch.Tensor] | None = None  # input, conv1, pool1, conv2, pool2: (B, T, C, H, W) bool
+    spikes: list[torch.Tensor] | None = None  # the input and every layer below the last: (B, T, C, H, W) bool
 
     def max_features(self) -> torch.Tensor:
-        """The SVM's features: each conv3 map's largest potential over space and time."""
+        """The SVM's features: each last-layer map's largest potential over space and time."""
         return self.potentials.amax(dim=(1, 3, 4))
 
 
@@ -103,75 +103,79 @@ def pool_spikes(spikes: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
 
 
 class SpikingNetwork(nn.Module):
-    """conv1 → pool1 → conv2 → pool2 → conv3 with the spec's kernels; weights (maps, in, k, k) float32."""
+    """The layers of ``architecture`` (default: conv1 → pool1 → conv2 → pool2 → conv3 of the spec); conv
+    weights (maps, in, k, k) float32, buffers ``w1``, ``w2``, … in order."""
 
-    def __init__(self, weights: list[torch.Tensor] | None = None, seed: int = 0) -> None:
+    def __init__(self, weights: list[torch.Tensor] | None = None, seed: int = 0,
+                 architecture: Architecture = SPEC) -> None:
         super().__init__()
+        self.architecture = architecture
         if weights is None:
-            weights = random_weights(seed)
-        check_shapes(weights)
+            weights = random_weights(seed, architecture=architecture)
+        check_shapes(weights, architecture)
         for i, w in enumerate(weights):
             self.register_buffer(f"w{i + 1}", w.detach().to(torch.float32).contiguous())
 
     @property
     def weights(self) -> list[torch.Tensor]:
-        return [self.w1, self.w2, self.w3]
+        return [getattr(self, f"w{i + 1}") for i in range(len(self.architecture.convs))]
 
     @torch.no_grad()
-    def forward(self, spikes: torch.Tensor, thresholds: Thresholds = FEATURE_THRESHOLDS, record: bool = False) -> Activity:
-        """Present a batch of spike trains (B, T, 1, H, W) bool; returns conv3's potentials over time."""
-        th = (thresholds.conv1, thresholds.conv2)
+    def forward(self, spikes: torch.Tensor, thresholds: Thresholds | Sequence[float] = FEATURE_THRESHOLDS,
+                record: bool = False) -> Activity:
+        """Present a batch of spike trains (B, T, 1, H, W) bool; returns the last layer's potentials over time."""
+        convs = iter(zip(self.weights, self.architecture.thresholds(thresholds)))
         trail = [spikes]
         s = spikes
-        for i, ((kernel, stride), weight) in enumerate(zip(POOL_SHAPES, self.weights[:2])):
-            v = integrate(conv_increments(s, weight), th[i])
-            s = first_spikes(v > th[i], v)
+        for layer in self.architecture.layers[:-1]:
+            if isinstance(layer, Conv):
+                weight, threshold = next(convs)
+                v = integrate(conv_increments(s, weight), threshold)
+                s = first_spikes(v > threshold, v)
+            else:
+                s = pool_spikes(s, layer.kernel, layer.stride)
+                if layer.inhibition:
+                    s = first_spikes(s, None)
             trail.append(s)
-            s = pool_spikes(s, kernel, stride)
-            if i == 0:
-                s = first_spikes(s, None)
-            trail.append(s)
-        potentials = integrate(conv_increments(s, self.w3), thresholds.conv3)
+        weight, threshold = next(convs)
+        potentials = integrate(conv_increments(s, weight), threshold)
         return Activity(potentials, trail if record else None)
 
 
-def random_weights(seed: int, mean: float = 0.8, std: float = 0.01) -> list[torch.Tensor]:
+def random_weights(seed: int, mean: float = 0.8, std: float = 0.01,
+                   architecture: Architecture = SPEC) -> list[torch.Tensor]:
     """STDP's starting point: N(mean, std) clipped into (0.01, 0.99), seeded."""
     gen = torch.Generator().manual_seed(seed)
-    weights, maps_in = [], 1
-    for kernel, maps in CONV_SHAPES:
-        w = mean + std * torch.randn(maps, maps_in, kernel, kernel, generator=gen, dtype=torch.float64)
+    weights = []
+    for shape in architecture.weight_shapes():
+        w = mean + std * torch.randn(*shape, generator=gen, dtype=torch.float64)
         w[w >= 1] = 0.99
         w[w <= 0] = 0.01
         weights.append(w.float())
-        maps_in = maps
     return weights
 
 
-def check_shapes(weights: list[torch.Tensor]) -> None:
-    expected, maps_in = [], 1
-    for kernel, maps in CONV_SHAPES:
-        expected.append((maps, maps_in, kernel, kernel))
-        maps_in = maps
+def check_shapes(weights: list[torch.Tensor], architecture: Architecture = SPEC) -> None:
+    expected = architecture.weight_shapes()
     got = [tuple(w.shape) for w in weights]
     if got != expected:
         raise WeightsError(f"spiking network weights have shapes {got}; expected {expected}")
 
 
 def load_weights(directory: str | os.PathLike) -> list[torch.Tensor]:
-    """Read ``weight_0..4.npy`` (research layout: kh, kw, in, out; pools kh, kw, maps)."""
+    """Read ``weight_0..4.npy`` (research layout: kh, kw, in, out; pools kh, kw, maps), refusing
+    anything that is not a small, real, finite array before it reaches the network."""
+    from ..io import read_npy
+
     directory = Path(directory)
     if not directory.is_dir():
         raise WeightsError(f"{directory} is not a directory holding weight_0.npy … weight_4.npy")
     conv = []
     for index in range(5):
         path = directory / f"weight_{index}.npy"
-        try:
-            array = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise WeightsError(f"{path} is missing (expected weight_0.npy … weight_4.npy)") from None
-        except (ValueError, OSError) as exc:
-            raise WeightsError(f"{path} is not a readable .npy array ({exc})") from None
+        if not path.exists():
+            raise WeightsError(f"{path} is missing (expected weight_0.npy … weight_4.npy)")
+        array = read_npy(path, max_bytes=MAX_WEIGHT_BYTES, finite=True, error=WeightsError)
         if index % 2 == 0:
             if array.ndim != 4:
                 raise WeightsError(f"{path} has shape {array.shape}; a conv layer needs (kh, kw, in, out)")
@@ -179,30 +183,28 @@ def load_weights(directory: str | os.PathLike) -> list[torch.Tensor]:
         elif array.ndim != 3 or not np.all(np.asarray(array) > 0):
             raise WeightsError(f"{path} should hold positive pool weights (kh, kw, maps); got shape {array.shape}")
     if any(not torch.isfinite(w).all() for w in conv):
-        raise WeightsError(f"{directory} holds non-finite weights")
+        raise WeightsError(f"{directory} holds weights beyond float32's range")
     check_shapes(conv)
     return conv
 
 
-def save_weights(weights: list[torch.Tensor], directory: str | os.PathLike) -> None:
-    """Write weights in the research layout, pools included, so the research code can read them too."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for i, (w, (kernel, stride)) in enumerate(zip(weights, POOL_SHAPES + ((None, None),))):
-        files[2 * i] = w.detach().cpu().numpy().transpose(2, 3, 1, 0).astype(np.float32)
-        if kernel is not None:
-            files[2 * i + 1] = np.full((kernel, kernel, w.shape[0]), 1 / kernel**2, dtype=np.float32)
+def save_weights(weights: list[torch.Tensor], directory: str | os.PathLike, architecture: Architecture = SPEC) -> None:
+    """Write weights in the research layout, one ``weight_<layer>.npy`` per layer, pools included (uniform
+    1 / k², the research code's), so the research code can read them too."""
     from ..io import write_npy
 
-    for index, array in files.items():
+    check_shapes(weights, architecture)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    convs, maps = iter(weights), architecture.maps()
+    for index, layer in enumerate(architecture.layers):
+        if isinstance(layer, Conv):
+            array = next(convs).detach().cpu().numpy().transpose(2, 3, 1, 0).astype(np.float32)
+        else:
+            array = np.full((layer.kernel, layer.kernel, maps[index]), 1 / layer.kernel**2, dtype=np.float32)
         write_npy(directory / f"weight_{index}.npy", array)
 
 
-def output_size(height: int = 160, width: int = 250) -> tuple[int, int]:
-    """conv3's H × W for an input of height × width (6 × 9 for the spec's 160 × 250)."""
-    for kernel, stride in POOL_SHAPES:
-        pad = kernel // 2
-        height = math.floor((height + 2 * pad - kernel) / stride) + 1
-        width = math.floor((width + 2 * pad - kernel) / stride) + 1
-    return height, width
+def output_size(height: int = 160, width: int = 250, architecture: Architecture = SPEC) -> tuple[int, int]:
+    """The last layer's H × W for an input of height × width (6 × 9 for the spec's 160 × 250)."""
+    return architecture.sizes(height, width)[-1]

@@ -18,6 +18,7 @@ function showError(message) {
 }
 
 async function api(path, payload) {
+  // JSON's content type is what the server requires of every POST but uploads (no cross-origin form can send it)
   const init = payload === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"},
                                               body: JSON.stringify(payload)};
   const response = await fetch(path, init);
@@ -192,7 +193,9 @@ async function upload(input, slot, label) {
     return;
   }
   try {
-    const response = await fetch("/api/upload", {method: "POST", headers: {"Content-Type": file.type || "application/octet-stream"}, body: file});
+    // the custom header proves the upload comes from this page: another origin cannot send it
+    const response = await fetch("/api/upload", {method: "POST", body: file, headers: {
+      "Content-Type": file.type || "application/octet-stream", "X-Recollection-Upload": "1"}});
     const data = await response.json();
     if (!response.ok) throw new Error(data.error);
     uploads[slot] = data.token;

@@ -31,8 +31,11 @@ class SpikingAttention:
     r: np.ndarray  # K×K: r[a, b] = Pearson r(recall of name a, DoG map of component b)
 
     def scores(self) -> dict:
+        """Selectivity and its parts; ``closer_k``: is name k's recall closer to its own component (1) or
+        to the other (0) — name 0 is the first class of the test set (Face), name 1 the second (Motor)."""
         own, other = own_and_other(self.r[None])
-        return {"selectivity": float(own[0] - other[0]), "r_own": float(own[0]), "r_other": float(other[0])}
+        closer = {f"closer_{k}": float(self.r[k, k] > self.r[k, 1 - k]) for k in range(2)}
+        return {"selectivity": float(own[0] - other[0]), "r_own": float(own[0]), "r_other": float(other[0]), **closer}
 
 
 def class_pairs(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

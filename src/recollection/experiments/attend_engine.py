@@ -180,8 +180,9 @@ class NamingAttend(NamingEngine):
         "keep": Param(float, 0.2, help="spikes flavour: fraction of each layer that fires"),
         "repeat": Param(int, 0), "seed": Param(int, 0),
     }
-    metrics = ("selectivity", "r_own", "r_other")
-    metric_ranges = {"selectivity": (-2.0, 2.0), "r_own": (-1.0, 1.0), "r_other": (-1.0, 1.0)}
+    metrics = ("selectivity", "r_own", "r_other", "closer_0", "closer_1")  # closer_k: name k's recall nearer its own
+    metric_ranges = {"selectivity": (-2.0, 2.0), "r_own": (-1.0, 1.0), "r_other": (-1.0, 1.0), "closer_0": (0.0, 1.0),
+                     "closer_1": (0.0, 1.0)}
     unit_size = 50
 
     def axes(self, data: dict) -> dict[str, list]:

@@ -93,8 +93,8 @@ def gallery(results: Results) -> list[tuple[str, list[tuple[str, bytes | None]]]
 def attention_section(results: Results) -> Section:
     engine = results.meta["study"]["engine"]
     what = "the cued class neuron's" if engine == "cnn.attend" else "the name neuron's"
-    text = (f"Each pair is mixed and run forward once; each cue is {what} recall from that same pass. selectivity: "
-            "mean over the cues of r(recall, its own component) − r(recall, the other component); 0 when every cue "
+    text = (f"Each pair is mixed and run forward once; each cue is recalled from that same pass ({what} recall). "
+            "selectivity: mean over the cues of r(recall, its own component) − r(recall, the other component); 0 when every cue "
             "recalls the same picture. selective: pairs with selectivity > 0. pointing and energy_in_mask (tiled "
             "mixes): is the recall's energy peak in the cued component's cell, and the fraction of its energy there. "
             "Gallery: the first pairs, then each configuration's recall of each cue (each scaled to its own range).")

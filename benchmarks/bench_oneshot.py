@@ -11,35 +11,36 @@ import argparse
 import tempfile
 import time
 
-import numpy as np
 import torch
 
-from recollection.naming import NameNeurons
-from recollection.naming.experiments import NamingScorer, sample_shots, shot_runs
-from recollection.naming.reproduce import RUN61_NAMING, Reproduction, SharedData
-from recollection.snn.network import FEATURE_THRESHOLDS
+from recollection.naming.experiments import NamingScorer, sample_shots
+from recollection.naming.neurons import NameNeurons
+from recollection.naming.presets import ONESHOT_SVM_WEIGHTS, PRESETS, SVM_THRESHOLDS, DataRoot, oneshot_rule
+from recollection.naming.protocols import shots
+from recollection.naming.reproduce import Reproduction
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--data", default=None, help="the shared data (default: $RECOLLECTION_DATA, else ../shared/data)")
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as cache:
-        rep = Reproduction(SharedData.find(args.data), cache)
-        train, test = rep.pair("run61", RUN61_NAMING)
-        svm_train, svm_test = rep.pair("svm_oneshot", FEATURE_THRESHOLDS)
+        rep = Reproduction(DataRoot.find(args.data), cache)
+        rule = oneshot_rule("paper")  # run61's paper rule, λ = 65
+        train, test = rep.pair("run61", PRESETS["run61"].naming)
+        svm_pair = rep.pair(ONESHOT_SVM_WEIGHTS, SVM_THRESHOLDS)
         runs = sample_shots(train.labels, 1, args.runs, 0)
         start = time.perf_counter()
-        scorer = NamingScorer(NameNeurons(init=0.575, novelty=65), test)
+        scorer = NamingScorer(NameNeurons(**rule), test)
         setup = time.perf_counter() - start
         start = time.perf_counter()
         for index in runs:
             scorer.run(train.subset(index))
         naming = (time.perf_counter() - start) / len(runs)
         start = time.perf_counter()
-        shot_runs(svm_train, svm_test, runs, None, svm_train, svm_test)
+        shots(runs, None, svm=svm_pair)
         svm = (time.perf_counter() - start) / len(runs)
     print(f"| one-shot run ({len(test)} test images) | per run |\n|---|---|")
     print(f"| name neurons: fit 2 images + name the test set | {naming * 1e3:.1f} ms |")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from conftest import shared_path
-from recollection.naming.reproduce import RUN61_NAMING, UPSTREAM_NAMING, Reproduction, SharedData
+from recollection.naming.presets import RUN61_NAMING, UPSTREAM_NAMING, DataRoot
+from recollection.naming.reproduce import Reproduction
 
 
 @pytest.fixture(scope="module")
 def rep(tmp_path_factory):
     data = shared_path("data", "caltech_face_motor", "TrainingSet").parents[1]
     shared_path("data", "sdnn_weights", "run61")
-    return Reproduction(SharedData.find(data), tmp_path_factory.mktemp("cache"))
+    return Reproduction(DataRoot.find(data), tmp_path_factory.mktemp("cache"))
 
 
 def test_svm_on_run61_features(rep):

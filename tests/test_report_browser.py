@@ -29,6 +29,7 @@ CNN_SHRINK = {
 NAMING_SHRINK = {
     "naming-multisplit": ["study.repeats=10"],
     "naming-oneshot": ["study.repeats=30"],
+    "naming-oneshot-corrected": ["study.repeats=10", "params.validation_runs=10", "params.weights=\"run61,svm_oneshot\""],
     "naming-lambda": ["study.repeats=10", "grid.novelty=[1.0, 65.0]"],
     "naming-fewshot": ["grid.shots=[5, 10]"],
     "naming-thresholds": ["grid.conv1=[7.0]", "grid.conv2=[20.25, 24.0]", "grid.init=[0.575]"],

@@ -38,9 +38,9 @@ def new_figure(width: float, height: float, ncols: int = 1, **subplot_kw):
 
 
 def cdf(samples: dict[str, Sequence[float]], xlabel: str, title: str,
-        ylabel: str = "fraction of values ≤ x"):
+        ylabel: str = "fraction of values ≤ x", medians: bool = False):
     """Empirical CDF of each sample, starting at 0 left of its smallest value; n, mean and median in
-    the legend."""
+    the legend (and, with ``medians``, a dotted line at each median)."""
     fig, ax = new_figure(5.8, 3.9)
     for (name, values), colour in zip(samples.items(), COLOURS * 4):
         v = np.sort(np.asarray(values, float))
@@ -50,6 +50,8 @@ def cdf(samples: dict[str, Sequence[float]], xlabel: str, title: str,
         heights = np.arange(0, v.size + 1) / v.size
         ax.step(np.r_[v[0], v], heights, where="post", color=colour,
                 label=f"{name} (n = {v.size}, mean {v.mean():.3f}, median {np.median(v):.3f})")
+        if medians:
+            ax.axvline(np.median(v), color=colour, linestyle=":", linewidth=1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)

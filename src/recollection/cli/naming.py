@@ -1,8 +1,10 @@
-"""`recollect naming …`, `reproduce`, `recall`: the spiking half."""
+"""`recollect naming …`, `reproduce`, `recall`: the spiking half. Each command parses its options, calls
+one protocol (``naming/protocols.py``) with the settings of ``naming/presets.py``, and prints."""
 
 from __future__ import annotations
 
-import os
+import contextlib
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,23 +14,47 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..io import write_json
-from .common import CACHE_HELP, app, check_writable_dir, default_cache, err, fail, out, pick_device, user_errors
-from .common import seed_option
+from ..naming import presets as N
+from ..naming.presets import (DATA_HELP, ONESHOT_NOVELTY, ONESHOT_SVM_WEIGHTS, PAPER_INIT, PRESETS, RUN61_VALUES,
+                              SPLIT_TRAIN_PER_CLASS, SVM_VALUES, VALIDATION_RUNS, thresholds_text)
+from .common import (Cache, Device, app, check_writable_dir, default_cache, err, fail, out, pick_device, seed_option,
+                     user_errors)
 
 naming_app = typer.Typer(help="Naming in an STDP spiking network: features, name neurons, the SVM baseline.",
                          no_args_is_help=True)
 app.add_typer(naming_app, name="naming")
 
-WEIGHTS_HELP = "Directory with weight_0.npy … weight_4.npy (research layout), e.g. ../shared/data/sdnn_weights/run61."
+NAMES = ", ".join(PRESETS)
+WEIGHTS_HELP = (f"Weight set: a directory with weight_0.npy … weight_4.npy, or a published name ({NAMES}) under "
+                "DATA/sdnn_weights.")
+RUN61, SVM = thresholds_text(RUN61_VALUES), thresholds_text(SVM_VALUES)
+NAMING_THRESHOLDS_HELP = (f"conv1,conv2 thresholds of the naming network (default: the weight set's preset: {RUN61} "
+                          f"for run61 and unknown weights, {thresholds_text(PRESETS['upstream'].naming_values)} for upstream).")
+INIT_HELP = (f"Mean of the name neurons' initial weights, std 0.05 (default: the weight set's preset: {PAPER_INIT:g}, "
+             f"{PRESETS['upstream'].init:g} for upstream).")
+ONESHOT_CANDIDATES_HELP = "presets: " + ", ".join(
+    f"{name} at " + " and ".join(thresholds_text(v).replace(",", "/") for v in p.oneshot_values) for name, p in PRESETS.items())
+MODE_HELP = "paper: the research code, bug included; corrected: the bug fixed, every choice made on TRAIN (never TEST): "
+Data = Annotated[Optional[Path], typer.Option(help=DATA_HELP + " Only read for published weight-set names.")]
 
 
-def parse_thresholds(text: str, what: str):
+def summary_line(s: dict) -> str:
+    """One line of a summary from ``recollection.stats``: the mean with its interval, then the spread."""
+    interval = f" [{s['ci_low']:.3f}, {s['ci_high']:.3f}]" if s.get("ci_low") is not None else ""
+    return (f"mean {s['mean']:.3f}{interval}  median {s['median']:.3f}  sd {s['sd']:.3f}  min {s['min']:.3f}  "
+            f"max {s['max']:.3f}  (n = {s['n']})")
+
+
+def parse_thresholds(text: str | None, what: str):
+    """``7,20.25`` (or ``conv1,conv2,conv3``) → Thresholds; None stays None (the preset)."""
     from ..snn.network import NEVER, Thresholds
 
+    if text is None:
+        return None
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        fail(f"{what} must be numbers separated by commas, e.g. 7.0,20.25; got {text!r}")
+        fail(f"{what} must be numbers separated by commas, e.g. {RUN61}; got {text!r}")
     if len(values) not in (2, 3) or any(v <= 0 for v in values):
         fail(f"{what} takes 2 or 3 positive thresholds (conv1,conv2[,conv3]); got {text!r}")
     return Thresholds(*values) if len(values) == 3 else Thresholds(values[0], values[1], NEVER)
@@ -42,32 +68,50 @@ def feature_progress(progress, label: str):
     return start
 
 
-def load_features(folder: Path, weights: Path, thresholds, cache: Path, device: str, label: str):
+@contextlib.contextmanager
+def progress_bars():
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..snn.features import folder_features
-    from ..snn.network import SpikingNetwork, load_weights
-
-    network = SpikingNetwork(load_weights(weights))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
-        return folder_features(folder, network, thresholds, cache_dir=cache, device=pick_device(device),
-                               progress=feature_progress(progress, label))
+        yield progress
+
+
+def feature_bank(train: Path, test: Path, data: Optional[Path], cache: Optional[Path], device: str, progress):
+    """Features of TRAIN and TEST under any weight set, extracted on demand (cached on disk)."""
+    from ..naming.presets import resolve_weights
+    from ..naming.sources import FeatureBank
+
+    return FeatureBank.from_folders(train, test, lambda w: resolve_weights(w, data), cache or default_cache(),
+                                    pick_device(device), lambda label: feature_progress(progress, f"features {label}"))
+
+
+@contextlib.contextmanager
+def divergence_warnings():
+    """Print each distinct DivergenceWarning once (a run fits thousands of times)."""
+    from ..naming.neurons import DivergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DivergenceWarning)
+        yield
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, DivergenceWarning)):
+        err.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 @naming_app.command("features")
 @user_errors
 def naming_features(
     data: Annotated[Path, typer.Argument(help="Image folder: one sub-folder per class.")],
-    weights: Annotated[Path, typer.Option(help=WEIGHTS_HELP)],
-    thresholds: Annotated[str, typer.Option(help="conv1,conv2[,conv3] firing thresholds (SVM features: 10,50; "
-                                            "naming with run61: 7.0,20.25).")] = "10,50",
-    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)],
+    thresholds: Annotated[str, typer.Option(help=f"conv1,conv2[,conv3] firing thresholds (SVM features: {SVM}; "
+                                            f"naming with run61: {RUN61}).")] = SVM,
+    root: Annotated[Optional[Path], typer.Option("--data-root", help=DATA_HELP)] = None,
+    cache: Cache = None,
+    device: Device = "cpu",
 ) -> None:
     """Encode a folder (DoG, latency code) and run it through the network; cache conv3's potentials."""
-    features = load_features(data, weights, parse_thresholds(thresholds, "--thresholds"), cache or default_cache(),
-                             device, f"features of {data.name}")
+    with progress_bars() as progress:
+        features = feature_bank(data, data, root, cache, device, progress).train(weights, parse_thresholds(thresholds, "--thresholds"))
     peaks = features.max_features()
     out.print(f"{len(features)} images, classes {', '.join(features.classes)}; conv3 peak potential: mean "
               f"{peaks.mean():.3f}, max {peaks.max():.3f}; cached in {cache or default_cache()}")
@@ -78,52 +122,36 @@ def naming_features(
 def naming_evaluate(
     train: Annotated[Path, typer.Argument(help="Training image folder (one sub-folder per class).")],
     test: Annotated[Path, typer.Argument(help="Test image folder, same class folders.")],
-    weights: Annotated[Path, typer.Option(help=WEIGHTS_HELP)],
-    naming_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the naming network.")] = "7.0,20.25",
-    svm_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the SVM's features.")] = "10,50",
-    init: Annotated[float, typer.Option(help="Mean of the name neurons' initial weights (std 0.05).")] = 0.575,
-    mode: Annotated[str, typer.Option(help="paper: the research code, bug included, thresholds as given; corrected: "
-                                      "depression updates the other classes' weights, misnamed images learn 10× "
-                                      "(surprise) over 3 passes, and the naming thresholds are chosen by 4-fold "
-                                      "cross-validation on TRAIN from a 3×4 grid (never on TEST).")] = "paper",
-    seed: Annotated[int, seed_option("Seed of the name neurons' initial weights.")] = 66,
+    weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)] = "run61",
+    naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP)] = None,
+    svm_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the SVM's features.")] = SVM,
+    init: Annotated[Optional[float], typer.Option(help=INIT_HELP)] = None,
+    mode: Annotated[str, typer.Option(help=MODE_HELP + "depression updates the other classes' weights, misnamed "
+                                      "images learn 10× (surprise) over 3 passes, and the naming thresholds are "
+                                      "chosen by 4-fold cross-validation on TRAIN from a 3×4 grid.")] = "paper",
+    seed: Annotated[int, seed_option("Seed of the name neurons' initial weights (and of the CV folds).")] = 66,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for evaluate.json.")] = Path("naming-evaluate"),
-    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    data: Data = None,
+    cache: Cache = None,
+    device: Device = "cpu",
 ) -> None:
     """Train name neurons and the SVM on TRAIN, report both accuracies on TEST."""
-    from ..naming import NameNeurons, SpikeSVM
-    from ..naming.experiments import accuracy, write_results
+    from ..naming.experiments import write_results
+    from ..naming.protocols import evaluate_mode, threshold_key
 
     check_writable_dir(out_dir)
-    cache = cache or default_cache()
-    nth, sth = parse_thresholds(naming_thresholds, "--naming-thresholds"), parse_thresholds(svm_thresholds, "--svm-thresholds")
-    rule = {"mode": mode, "init": init, "seed": seed}
-    chosen = None
+    with progress_bars() as progress:
+        bank = feature_bank(train, test, data, cache, device, progress)
+        result = evaluate_mode(bank, weights, mode, parse_thresholds(naming_thresholds, "--naming-thresholds"),
+                               parse_thresholds(svm_thresholds, "--svm-thresholds"), init, seed)
+    th = result.thresholds
     if mode == "corrected":
-        from ..naming.reproduce import CORRECTED_RULE, CORRECTED_THRESHOLDS, choose_thresholds
-
-        grid = {th: load_features(train, weights, th, cache, device, f"validation grid {th.conv1:g}/{th.conv2:g}")
-                for th in CORRECTED_THRESHOLDS}
-        nth, chosen = choose_thresholds(grid, CORRECTED_RULE, seed=seed)
-        rule = {**CORRECTED_RULE, "seed": seed}
-        out.print(f"corrected mode: thresholds {nth.conv1:g}/{nth.conv2:g} chosen by 4-fold cross-validation on {train}")
-    elif mode != "paper":
-        fail(f"--mode must be paper or corrected, not {mode!r}")
-    sets = {(name, part): load_features(folder, weights, th, cache, device, f"{name} features of {folder.name}")
-            for name, th in (("naming", nth), ("svm", sth)) for part, folder in (("train", train), ("test", test))}
-    results = {}
-    for score in ("sum", "weighted"):
-        model = NameNeurons(**rule, readout=score).fit(sets["naming", "train"].potentials,
-                                                                             sets["naming", "train"].labels)
-        for part in ("train", "test"):
-            results[f"naming_{score}_{part}"] = [accuracy(model.predict(sets["naming", part].potentials), sets["naming", part].labels)]
-    svm = SpikeSVM().fit(sets["svm", "train"].potentials, sets["svm", "train"].labels)
-    for part in ("train", "test"):
-        results[f"svm_{part}"] = [accuracy(svm.predict(sets["svm", part].potentials), sets["svm", part].labels)]
-    config = {"train": str(train), "test": str(test), "weights": str(weights), "naming_thresholds": nth.as_dict(),
-              "svm_thresholds": sth.as_dict(), "name_neurons": rule,
-              "validation_scores": {f"{t.conv1:g}/{t.conv2:g}": v for t, v in chosen.items()} if chosen else None}
+        out.print(f"corrected mode: thresholds {th.conv1:g}/{th.conv2:g} chosen by 4-fold cross-validation on {train}")
+    scores = result.validation_scores
+    config = {"train": str(train), "test": str(test), "weights": weights, "naming_thresholds": th.as_dict(),
+              "svm_thresholds": parse_thresholds(svm_thresholds, "--svm-thresholds").as_dict(), "name_neurons": result.rule,
+              "validation_scores": {threshold_key(t): v for t, v in scores.items()} if scores else None}
+    results = {k: [v] for k, v in result.accuracies().items()}
     written = write_results(out_dir, "evaluate", config, results, plot=False)
     for key, value in results.items():
         out.print(f"{key:22s} {value[0]:.4f}")
@@ -135,78 +163,106 @@ def naming_evaluate(
 def naming_shots(
     train: Annotated[Path, typer.Argument(help="Training image folder; each run draws its images from it.")],
     test: Annotated[Path, typer.Argument(help="Test image folder.")],
-    weights: Annotated[Path, typer.Option(help=WEIGHTS_HELP)],
+    weights: Annotated[Optional[list[str]], typer.Option(help=WEIGHTS_HELP + " Corrected mode searches every weight "
+                                                         "set given (repeat the option); default: run61 in paper "
+                                                         f"mode, {NAMES} (the presets' 16 candidates) in corrected "
+                                                         "mode.")] = None,
     runs: Annotated[int, typer.Option(min=1, help="Number of random training sets (pairs when --shots 1).")] = 500,
     shots: Annotated[int, typer.Option(min=1, help="Training images per class in each run.")] = 1,
-    seed: Annotated[int, seed_option("Seed of the image draws.")] = 0,
-    novelty: Annotated[float, typer.Option(help="λ: rate factor of the first 5 images (novelty); the paper's one-shot: 65.")] = 65.0,
+    seed: Annotated[int, seed_option("Seed of the image draws (and of corrected mode's search).")] = 0,
+    novelty: Annotated[float, typer.Option(help="λ: rate factor of the first 5 images (novelty); the paper's one-shot: "
+                                           f"{ONESHOT_NOVELTY:g}.")] = ONESHOT_NOVELTY,
     rate: Annotated[float, typer.Option(help="α: rate factor of every image.")] = 1.0,
-    naming_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the naming network.")] = "7.0,20.25",
-    init: Annotated[float, typer.Option(help="Mean of the name neurons' initial weights.")] = 0.575,
-    mode: Annotated[str, typer.Option(help="paper: as given; corrected: the bug fixed, and the thresholds (these "
-                                      "or the SVM's 10,50), the inputs (every conv3 neuron or one unit per map) and "
-                                      "the activity threshold (10 or 20) chosen on runs inside TRAIN.")] = "paper",
-    svm_weights: Annotated[Optional[Path], typer.Option(help="Also run the SVM on the same images, with features "
-                                                        "of these weights (thresholds 10,50), z-scored on the run's images.")] = None,
+    naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP + " In corrected mode: "
+                                                             "replaces every weight set's candidate thresholds "
+                                                             f"(with the SVM's {SVM}).")] = None,
+    init: Annotated[Optional[float], typer.Option(help=INIT_HELP + f" Corrected mode: {PAPER_INIT:g} for every "
+                                                  "candidate (std 0).")] = None,
+    mode: Annotated[str, typer.Option(help=MODE_HELP + "the weights × thresholds × inputs (every conv3 neuron or one "
+                                      f"unit per map) × activity threshold ({' or '.join(f'{a:g}' for a in N.ONESHOT_ACTIVITY)}) chosen on runs inside TRAIN "
+                                      f"({ONESHOT_CANDIDATES_HELP}).")] = "paper",
+    svm_weights: Annotated[Optional[str], typer.Option(help="Also run the SVM on the same images, with features of "
+                                                       f"these weights (thresholds {SVM}), z-scored on the run's "
+                                                       f"images; e.g. {ONESHOT_SVM_WEIGHTS}.")] = None,
+    validation_runs: Annotated[int, typer.Option(min=1, help="Corrected mode: runs inside TRAIN that score each "
+                                                 "candidate.")] = VALIDATION_RUNS,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for shots.json and shots.cdf.png.")] = Path("naming-shots"),
-    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    data: Data = None,
+    cache: Cache = None,
+    device: Device = "cpu",
 ) -> None:
     """K one-shot (or N-shot) runs with a seed: naming, and the SVM on the same images, per-run accuracies."""
-    import warnings
+    from ..naming.experiments import summary, write_results
+    from ..naming.protocols import check_mode, shot_protocol
 
-    from rich.progress import Progress
-
-    from ..naming import NameNeurons
-    from ..naming.experiments import sample_shots, shot_runs, write_results
-    from ..naming.neurons import DivergenceWarning
-    from ..snn.network import FEATURE_THRESHOLDS
-
+    check_mode(mode)
     check_writable_dir(out_dir)
-    cache = cache or default_cache()
-    nth = parse_thresholds(naming_thresholds, "--naming-thresholds")
-    params = {"mode": mode, "init": init, "novelty": novelty, "rate": rate}
-    chosen = None
-    if mode == "corrected":
-        from ..naming.reproduce import choose_shot_config
-
-        grid = {th: load_features(train, weights, th, cache, device, f"validation grid {th.conv1:g}/{th.conv2:g}")
-                for th in dict.fromkeys([nth, FEATURE_THRESHOLDS])}
-        candidates = [{**params, "init_std": 0.0, "inputs": i, "active_threshold": a}
-                      for i in ("neurons", "maps") for a in (10.0, 20.0)]
-        (nth, params), scores = choose_shot_config(grid, candidates, shots=shots, seed=seed)
-        chosen = {f"{t.conv1:g}/{t.conv2:g} {candidates[k]['inputs']} {candidates[k]['active_threshold']:g}": v
-                  for (t, k), v in scores.items()}
-        out.print(f"corrected mode: chose thresholds {nth.conv1:g}/{nth.conv2:g}, inputs {params['inputs']}, activity "
-                  f"threshold {params['active_threshold']:g} on {shots}-shot runs inside {train}")
-    elif mode != "paper":
-        fail(f"--mode must be paper or corrected, not {mode!r}")
-    tr = load_features(train, weights, nth, cache, device, f"features of {train.name}")
-    te = load_features(test, weights, nth, cache, device, f"features of {test.name}")
-    svm_tr = svm_te = None
-    if svm_weights is not None:
-        svm_tr = load_features(train, svm_weights, FEATURE_THRESHOLDS, cache, device, "SVM features (train)")
-        svm_te = load_features(test, svm_weights, FEATURE_THRESHOLDS, cache, device, "SVM features (test)")
-    draws = sample_shots(tr.labels, shots, runs, seed)
-    template = NameNeurons(**params)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DivergenceWarning)
-        template._check_options()
-    for w in caught:
-        err.print(f"[yellow]warning:[/] {escape(str(w.message))}")
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress, warnings.catch_warnings():
-        warnings.simplefilter("ignore", DivergenceWarning)
+    weight_sets = list(weights or (["run61"] if mode == "paper" else PRESETS))
+    params = {"novelty": novelty, "rate": rate, **({"init": init} if init is not None else {})}
+    with progress_bars() as progress, divergence_warnings():
+        bank = feature_bank(train, test, data, cache, device, progress)
         task = progress.add_task(f"{runs} runs", total=runs)
-        results = shot_runs(tr, te, draws, template, svm_tr, svm_te, progress=lambda n: progress.advance(task, n))
-    config = {"train": str(train), "test": str(test), "weights": str(weights), "svm_weights": str(svm_weights) if svm_weights else None,
-              "runs": runs, "shots": shots, "seed": seed, "naming": template.get_params(), "naming_thresholds": nth.as_dict()}
-    extra = {"images": [[tr.paths[i] for i in d] for d in draws], "validation_scores": chosen}
-    written = write_results(out_dir, "shots", config, results, extra)
-    from ..naming.experiments import summary
-
-    for name, values in results.items():
+        result = shot_protocol(bank, weight_sets, runs, shots, seed, mode, params,
+                               parse_thresholds(naming_thresholds, "--naming-thresholds"),
+                               (svm_weights, N.SVM_THRESHOLDS) if svm_weights else None, validation_runs,
+                               lambda n: progress.advance(task, n))
+    th = result.thresholds
+    if mode == "corrected":
+        out.print(f"corrected mode: chose {result.weights} at {th.conv1:g}/{th.conv2:g}, inputs {result.params['inputs']}, "
+                  f"activity threshold {result.params['active_threshold']:g} among {len(result.candidates)} candidates "
+                  f"on {shots}-shot runs inside {train}", highlight=False)
+    config = {"train": str(train), "test": str(test), "weights": result.weights, "svm_weights": svm_weights,
+              "runs": runs, "shots": shots, "seed": seed, "mode": mode, "naming": result.params,
+              "naming_thresholds": th.as_dict(), "validation_runs": validation_runs if mode == "corrected" else None}
+    train_paths = bank.train(result.weights, th).paths
+    extra = {"images": [[train_paths[i] for i in d] for d in result.draws], "validation_scores": result.scores_by_label()}
+    written = write_results(out_dir, "shots", config, result.results(), extra,
+                            title=f"{shots}-shot naming, {mode} mode: test accuracy of {runs} runs")
+    for name, values in result.results().items():
         s = summary(values)
-        out.print(f"{name:7s} mean {s['mean']:.3f}  median {s['median']:.3f}  sd {s['sd']:.3f}  min {s['min']:.3f}  max {s['max']:.3f}")
+        out.print(f"{name:7s} {summary_line(s)}")
+    out.print(f"wrote {written.json}" + (f" and {written.plot}" if written.plot else ""))
+
+
+@naming_app.command("splits")
+@user_errors
+def naming_splits(
+    train: Annotated[Path, typer.Argument(help="Training image folder (pooled with TEST, then split at random).")],
+    test: Annotated[Path, typer.Argument(help="Test image folder, same class folders.")],
+    weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)] = "run61",
+    splits: Annotated[int, typer.Option(min=1, help="Number of random splits.")] = 100,
+    train_per_class: Annotated[int, typer.Option(min=1, help="Training images per class; the rest are tested.")] = SPLIT_TRAIN_PER_CLASS,
+    seed: Annotated[int, seed_option("Seed of the splits (split k's CV folds: seed + 1000 + k).")] = 0,
+    mode: Annotated[str, typer.Option(help=MODE_HELP + "the corrected, surprise-gated rule, with the thresholds "
+                                      "chosen by 4-fold cross-validation on each split's training part.")] = "paper",
+    naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP)] = None,
+    init: Annotated[Optional[float], typer.Option(help=INIT_HELP)] = None,
+    svm: Annotated[bool, typer.Option("--svm/--no-svm", help=f"Also the SVM ({SVM} features of the same weights) "
+                                      "on the same splits.")] = True,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for splits.json and splits.cdf.png.")] = Path("naming-splits"),
+    data: Data = None,
+    cache: Cache = None,
+    device: Device = "cpu",
+) -> None:
+    """Random train/test splits of the pooled images: naming and the SVM on the same splits."""
+    from ..naming.experiments import summary, write_results
+    from ..naming.protocols import check_mode, split_protocol
+
+    check_mode(mode)
+    check_writable_dir(out_dir)
+    with progress_bars() as progress:
+        bank = feature_bank(train, test, data, cache, device, progress)
+        result = split_protocol(bank, weights, splits, seed, mode, train_per_class,
+                                parse_thresholds(naming_thresholds, "--naming-thresholds"), init,
+                                (weights, N.SVM_THRESHOLDS) if svm else None)
+    config = {"train": str(train), "test": str(test), "weights": weights, "splits": splits, "seed": seed, "mode": mode,
+              "train_per_class": train_per_class, "name_neurons": result.rule,
+              "chosen_thresholds": [[t.conv1, t.conv2] for t in result.chosen] or None}
+    written = write_results(out_dir, "splits", config, result.results(),
+                            title=f"{mode}-mode naming vs SVM: test accuracy of {splits} random splits")
+    for name, values in result.results().items():
+        s = summary(values)
+        out.print(f"{name:7s} {summary_line(s)}")
     out.print(f"wrote {written.json}" + (f" and {written.plot}" if written.plot else ""))
 
 
@@ -227,8 +283,6 @@ def naming_stdp(
     """Learn the three conv layers by STDP, layer after layer, from scratch (naming spec §3)."""
     import dataclasses
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from ..snn.network import save_weights
     from ..snn.stdp import StdpConfig, train_stdp
 
@@ -240,8 +294,7 @@ def naming_stdp(
         fail(f"--presentations takes three non-negative integers (conv1,conv2,conv3); got {presentations!r}")
     check_writable_dir(out_dir)
     config = dataclasses.replace(StdpConfig(), presentations=counts, shuffle=shuffle)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+    with progress_bars() as progress:
         tasks = [progress.add_task(f"conv{i + 1} STDP", total=n) for i, n in enumerate(counts)]
         weights = train_stdp(data, seed=seed, checkpoint_dir=out_dir / "checkpoints", checkpoint_every=checkpoint_every,
                              resume=resume, config=config,
@@ -255,8 +308,7 @@ def naming_stdp(
 @app.command()
 @user_errors
 def reproduce(
-    data: Annotated[Optional[Path], typer.Option(help="Folder with caltech_face_motor/ and sdnn_weights/ "
-                                                 "(default: ../shared/data or $RECOLLECTION_DATA).")] = None,
+    data: Annotated[Optional[Path], typer.Option(help=DATA_HELP)] = None,
     quick: Annotated[bool, typer.Option("--quick", help="100 pairs and 20 splits instead of the paper's counts.")] = False,
     stdp: Annotated[Optional[list[Path]], typer.Option(help="Weights trained here by `recollect naming stdp` (one "
                                                       "directory per seed; repeat the option): adds the STDP row.")] = None,
@@ -264,37 +316,20 @@ def reproduce(
                                          "that try to beat the paper (choices made on training data only).")] = True,
     seed: Annotated[int, seed_option("Seed of the pair and split draws.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for reproduce.json.")] = Path("reproduce"),
-    cache: Annotated[Path, typer.Option(help=CACHE_HELP)] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    cache: Cache = None,
+    device: Device = "cpu",
 ) -> None:
     """Run each published naming experiment (naming spec §7) and print our figure beside the paper's."""
-
-    from rich.progress import Progress
     from rich.table import Table
 
-    from ..naming.reproduce import RUN61_NAMING, UPSTREAM_NAMING, Reproduction, SharedData, as_dicts
+    from ..naming.presets import DataRoot
+    from ..naming.reproduce import Reproduction, as_dicts, counts
 
     check_writable_dir(out_dir)
-    shared = SharedData.find(data)
-    pairs, splits = (100, 20) if quick else (500, 100)
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+    shared = DataRoot.find(data)
+    with progress_bars() as progress:
         rep = Reproduction(shared, cache or default_cache(), pick_device(device), feature_progress(progress, "features"))
-        steps = [
-            rep.svm_full,
-            lambda: rep.naming_full("run61", RUN61_NAMING, 0.575, 0.9848, 0.958),
-            lambda: rep.naming_full("upstream", UPSTREAM_NAMING, 0.5, 0.957, None),
-            lambda: rep.oneshot_run61(pairs, seed),
-            lambda: rep.oneshot_upstream(1760 if not quick else 300, seed),
-            lambda: rep.oneshot_svm(1536 if not quick else 300, seed),
-            lambda: rep.few_shot(1.0),
-            lambda: rep.few_shot(10.0),
-            lambda: rep.multi_split(splits, seed),
-        ]
-        if stdp:
-            steps.append(lambda: rep.stdp_svm(list(stdp)))
-        if beyond:
-            steps += [lambda: rep.multi_split_corrected(max(20, splits // 5), seed),
-                      lambda: rep.oneshot_corrected(pairs, seed)]
+        steps = rep.rows(quick, seed, list(stdp or []), beyond)
         task = progress.add_task("experiments", total=len(steps))
         rows = []
         for step in steps:
@@ -306,6 +341,7 @@ def reproduce(
     for r in rows:
         table.add_row(r.experiment, r.paper, r.ours, {True: "yes", False: "no", None: "–"}[r.ok])
     (out if out.is_terminal else Console(width=200)).print(table)
+    pairs, splits = counts(quick)
     path = out_dir / "reproduce.json"
     write_json(path, {"data": str(shared.root), "quick": quick, "seed": seed, "pairs": pairs, "splits": splits,
                       "stdp": [str(p) for p in stdp or []], "rows": as_dicts(rows)})
@@ -337,49 +373,43 @@ class RecallData(str, Enum):
 def recall(
     dataset: Annotated[RecallData, typer.Option(help="caltech: faces vs motorbikes; mnist: digits 0 vs 1 "
                                                 "(from DATA/mnist).")] = RecallData.caltech,
-    data: Annotated[Optional[Path], typer.Option(help="Folder with caltech_face_motor/, mnist/ and sdnn_weights/ "
-                                                 "(default: ../shared/data or $RECOLLECTION_DATA).")] = None,
-    weights: Annotated[str, typer.Option(help="A weight set in DATA/sdnn_weights, or a directory.")] = "run61",
+    data: Annotated[Optional[Path], typer.Option(help=DATA_HELP)] = None,
+    weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)] = "run61",
     flavour: Annotated[Flavour, typer.Option(help="rate: real-valued backward maps; spikes: latency-coded "
                                              "backward spikes, at most one per neuron.")] = Flavour.rate,
     cue: Annotated[bool, typer.Option("--cue/--no-cue", help="Reinstate with the switches of a perceived test "
                                       "image of each class, instead of spreading through the pools.")] = False,
     training: Annotated[Training, typer.Option(help="Name neurons from the whole training folder, or from one "
-                                               "image per class (λ = 65).")] = Training.full,
+                                               f"image per class (λ = {ONESHOT_NOVELTY:g}).")] = Training.full,
     rule: Annotated[Optional[Rule], typer.Option(help="Learning rule of the name neurons (default: paper for "
                                                  "caltech, corrected for mnist).")] = None,
     seed: Annotated[int, seed_option("Seed of the one-shot pair.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PNGs and recall.json.")] = Path("recall"),
-    cache: Annotated[Optional[Path], typer.Option(help=CACHE_HELP)] = None,
+    cache: Cache = None,
 ) -> None:
     """Recall each name back through the STDP network to the input: the recalled DoG map, an image
     estimate, and whether the network names the recalled pattern as the class it came from."""
-    from ..experiments.naming_engine import recall_setup
-    from ..io import save_png, write_json
+    from ..io import save_png
+    from ..naming.protocols import recall_root, recall_setup
     from ..naming.recall import cue_for, recall_name, recall_picture, score, train_names
-    from ..naming.reproduce import SharedData
 
     check_writable_dir(out_dir)
-    shared = SharedData.find(data) if dataset == RecallData.caltech else None
-    root = shared.root if shared else (data or Path(os.environ.get("RECOLLECTION_DATA") or "../shared/data"))
-    if dataset == RecallData.mnist and not (Path(root) / "mnist").is_dir():
-        fail(f"no MNIST idx files in {Path(root) / 'mnist'}; pass --data DIR holding mnist/")
     rule_name = (rule.value if rule else ("paper" if dataset == RecallData.caltech else "corrected"))
+    cache = cache or default_cache()
+    root = recall_root(dataset.value, data)
     with err.status("features, class means and name neurons …"):
-        s = recall_setup(str(root), "mnist", "sdnn_weights", str(cache or default_cache()), dataset.value, weights, 7.0, 20.25)
+        s = recall_setup(dataset.value, weights, N.RUN61_NAMING, root, cache)
         names = train_names(s, training.value, seed, rule_name)
     records = []
     for c, cls in enumerate(s.classes):
         recalled = recall_name(s, names, c, flavour.value, cue_for(s, c) if cue else None)
         scores = score(s, names, recalled, c)
-        picture = recall_picture(recalled)
-        save_png(picture, out_dir / f"{cls}.png")
+        save_png(recall_picture(recalled), out_dir / f"{cls}.png")
         records.append({"name": cls, **scores, "png": f"{cls}.png"})
         out.print(f"{cls}: r with own class mean {scores['r_own']:.3f}, with the other's {scores['r_other']:.3f}; "
                   f"fed back, named {scores['named']}", highlight=False)
     config = {"dataset": dataset.value, "data": str(root), "weights": weights, "flavour": flavour.value, "cue": cue,
-              "training": training.value, "rule": rule_name, "seed": seed, "thresholds": [7.0, 20.25]}
+              "training": training.value, "rule": rule_name, "seed": seed,
+              "thresholds": list(RUN61_VALUES)}
     path = write_json(out_dir / "recall.json", {"config": config, "recalls": records})
     out.print(f"wrote {path} and one PNG per class (recalled DoG map | image estimate)")
-
-

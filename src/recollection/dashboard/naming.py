@@ -10,24 +10,26 @@ import torch
 from PIL import Image
 
 from ..io import figure_png
+from ..naming.presets import ONESHOT_NOVELTY
 from .render import data_uri, map_picture, png_bytes
-
-THRESHOLDS = (7.0, 20.25)  # the paper's naming thresholds for run61
 
 
 class NamingState:
     def __init__(self, samples) -> None:
         from ..naming.neurons import NameNeurons
+        from ..naming.presets import naming_preset
         from ..snn.encoding import DoGEncoder
         from ..snn.features import default_cache, folder_features
-        from ..snn.network import NEVER, SpikingNetwork, Thresholds, load_weights
+        from ..snn.network import SpikingNetwork, load_weights
 
+        preset = naming_preset(samples.weights)  # run61: the paper's thresholds and rule
         self.network = SpikingNetwork(load_weights(samples.weights))
-        self.thresholds = Thresholds(*THRESHOLDS, NEVER)
+        self.thresholds = preset.naming
+        self.rule = preset.rule()
         self.encoder = DoGEncoder()
         self.train = folder_features(samples.train, self.network, self.thresholds, cache_dir=default_cache())
         self.test = folder_features(samples.test, self.network, self.thresholds, cache_dir=default_cache())
-        self.neurons = NameNeurons(init=0.575).fit(self.train.potentials, self.train.labels)
+        self.neurons = NameNeurons(**self.rule).fit(self.train.potentials, self.train.labels)
         self.classes = self.train.classes
         self.test_folder = samples.test
         self._recall_setup = None
@@ -41,10 +43,9 @@ class NamingState:
 
     def name(self, image: Image.Image) -> dict:
         start = time.perf_counter()
-        potentials = self.potentials(image)
-        slots = potentials.reshape(potentials.shape[0], -1)
-        active = slots >= self.neurons.active_threshold
-        over_time = np.cumsum(active, axis=0, dtype=np.float64) @ self.neurons.weights_.T  # (T, classes)
+        potentials = self.potentials(image)[None]
+        active = self.neurons.activity(potentials)[0]  # (T, conv3 neurons)
+        over_time = self.neurons.scores_over_time(potentials)[0]  # (T, classes)
         predicted = int(np.argmax(over_time[-1]))
         seen = self.encoder.grey(image) / 255.0  # what the network sees: grey, 250 × 160
         return {
@@ -60,13 +61,14 @@ class NamingState:
 
     def teach(self, pictures: list[Image.Image]) -> dict:
         """One image per class (faces, then motorbikes), novelty-modulated (λ = 65), scored on the test set."""
-        from ..naming.neurons import NameNeurons
+        from ..naming.protocols import shots
+        from ..snn.features import FeatureSet
 
         start = time.perf_counter()
-        x = np.stack([self.potentials(p) for p in pictures])
-        model = NameNeurons(init=0.575, novelty=65.0).fit(x, np.arange(len(pictures)))
-        predicted = model.predict(self.test.potentials)
-        accuracy = float(np.mean(predicted == self.test.labels))
+        taught = FeatureSet(np.stack([self.potentials(p) for p in pictures]), np.arange(len(pictures)), self.classes,
+                            [f"taught-{c}" for c in self.classes])
+        result = shots([np.arange(len(pictures))], (taught, self.test), {**self.rule, "novelty": ONESHOT_NOVELTY})
+        accuracy = result.naming[0]
         return {"accuracy": accuracy, "test_images": int(len(self.test)), "classes": self.classes,
                 "milliseconds": round((time.perf_counter() - start) * 1e3, 1)}
 

@@ -27,12 +27,13 @@ def _file(path: Path) -> Image.Image:
 
 
 def shared_data(data_root: str | os.PathLike | None) -> Path | None:
-    candidates = [Path(data_root)] if data_root else [Path(os.environ.get("RECOLLECTION_DATA", "") or "."),
-                                                      Path("../shared/data")]
-    for c in candidates:
-        if (c / "images").is_dir() or (c / "caltech_face_motor").is_dir():
-            return c
-    return None
+    """The shared data folder (the one lookup of naming/presets.py), or None: the panels say so."""
+    from ..naming.presets import CALTECH, DataError, find_data_root
+
+    try:
+        return find_data_root(data_root, needs=("images", CALTECH))
+    except DataError:
+        return None
 
 
 def recollect_samples(data_root: str | os.PathLike | None) -> "OrderedDict[str, Callable[[], Image.Image]]":
@@ -72,8 +73,11 @@ def naming_samples(data_root: str | os.PathLike | None) -> NamingSamples | None:
     root = shared_data(data_root)
     if root is None:
         return None
-    train, test = root / "caltech_face_motor" / "TrainingSet", root / "caltech_face_motor" / "TestingSet"
-    weights = root / "sdnn_weights" / "run61"
+    from ..naming.presets import DEFAULT_WEIGHTS, WEIGHTS_DIR, DataRoot
+
+    data = DataRoot(root)
+    train, test = data.folder("TrainingSet"), data.folder("TestingSet")
+    weights = root / WEIGHTS_DIR / DEFAULT_WEIGHTS
     if not (train.is_dir() and test.is_dir() and (weights / "weight_0.npy").exists()):
         return None
     from ..data.folders import image_folder

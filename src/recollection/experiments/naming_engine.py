@@ -1,6 +1,8 @@
-"""Spiking naming engines: one-shot / few-shot pairs, random train/test splits, and the threshold
-search. Features (per image folder × weights × thresholds) are extracted once, before the points run,
-and read from the on-disk cache by every worker."""
+"""Spiking naming engines: one-shot / few-shot pairs (as given, or corrected mode's searched
+configuration), random train/test splits, the threshold search and recall. Each runs a protocol of
+``naming/protocols.py`` with the defaults of ``naming/presets.py``. Features (per image folder × weights
+× thresholds) are extracted once, before the points run, and read from the on-disk cache by every
+worker."""
 
 from __future__ import annotations
 
@@ -8,29 +10,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-
+from ..naming import presets as N
 from .schema import Engine, Param, StudyError, register_engine
 
 NAME_NEURON_PARAMS = ("mode", "init", "init_std", "novelty", "rate", "readout", "epochs", "surprise", "inputs",
                       "active_threshold")
-SVM_THRESHOLDS = (10.0, 50.0)
+SVM_THRESHOLDS = N.SVM_VALUES
+PICK_HELP = ("random: one seeded draw per point; sequence: draw number `repeat` of the sequence seeded by the "
+             "study seed, i.e. the draws of `recollect naming shots --seed SEED --runs REPEATS` and of `reproduce`")
 
 
 class NamingEngine(Engine):
     data = {
-        "root": Param(str, None, help="folder holding caltech_face_motor/ and sdnn_weights/ (default ../shared/data "
-                                      "or $RECOLLECTION_DATA)"),
-        "train": Param(str, "caltech_face_motor/TrainingSet", help="training image folder, relative to root"),
-        "test": Param(str, "caltech_face_motor/TestingSet", help="test image folder, relative to root"),
-        "weights_dir": Param(str, "sdnn_weights", help="folder of weight sets (one sub-folder each), relative to root"),
+        "root": Param(str, None, help=f"folder holding {N.CALTECH}/ and {N.WEIGHTS_DIR}/ (default ${N.DATA_ENV}, "
+                                      f"else {N.DEFAULT_DATA})"),
+        "train": Param(str, f"{N.CALTECH}/TrainingSet", help="training image folder, relative to root"),
+        "test": Param(str, f"{N.CALTECH}/TestingSet", help="test image folder, relative to root"),
+        "weights_dir": Param(str, N.WEIGHTS_DIR, help="folder of weight sets (one sub-folder each), relative to root"),
         "cache": Param(str, None, help="feature cache (default ~/.cache/recollection/snn)"),
         "device": Param(str, "cpu", ("cpu", "cuda")),
     }
     common = {
-        "weights": Param(str, "run61", help="a weight set in weights_dir"),
-        "conv1": Param(float, 7.0), "conv2": Param(float, 20.25),
-        "mode": Param(str, "paper", ("paper", "corrected")),
-        "init": Param(float, 0.575), "init_std": Param(float, 0.05),
+        "weights": Param(str, N.DEFAULT_WEIGHTS, help="a weight set in weights_dir"),
+        "conv1": Param(float, N.RUN61_VALUES[0]), "conv2": Param(float, N.RUN61_VALUES[1]),
+        "mode": Param(str, "paper", ("paper", "corrected"), help="the name neurons' rule (the depression bug, or fixed)"),
+        "init": Param(float, N.PAPER_INIT), "init_std": Param(float, 0.05),
         "novelty": Param(float, 1.0), "rate": Param(float, 1.0),
         "readout": Param(str, "sum", ("sum", "weighted")),
         "epochs": Param(int, 1), "surprise": Param(float, 1.0),
@@ -41,13 +45,11 @@ class NamingEngine(Engine):
 
     def check_data(self, data: dict, where: str) -> dict:
         data = super().check_data(data, where)
-        from ..naming.reproduce import SharedData
-
         if data["root"] is None:
             try:
-                data["root"] = str(SharedData.find(None).root)
-            except Exception:
-                raise StudyError(f"{where}: [data] root: no data found at ../shared/data or $RECOLLECTION_DATA; "
+                data["root"] = str(N.find_data_root(None))
+            except N.DataError:
+                raise StudyError(f"{where}: [data] root: no data found at ${N.DATA_ENV} or {N.DEFAULT_DATA}; "
                                  "set root, or fetch the images with `recollect data fetch caltech101`") from None
         for key in ("train", "test"):
             if not (Path(data["root"]) / data[key]).is_dir():
@@ -61,6 +63,7 @@ class NamingEngine(Engine):
     def check_point(self, data: dict, params: dict) -> str | None:
         """A weight set that is not there (a typo in weights or svm_weights)."""
         names = [params[k] for k in ("weights", "svm_weights") if params.get(k) and (k == "weights" or params.get("svm"))]
+        names = [n.strip() for name in names for n in name.split(",") if n.strip()]  # corrected shots: a list
         for name in names:
             path = Path(name) if Path(name).is_dir() else Path(data["root"]) / data["weights_dir"] / name
             if not path.is_dir():
@@ -83,8 +86,7 @@ class NamingEngine(Engine):
 def _network(root: str, weights_dir: str, weights: str):
     from ..snn.network import SpikingNetwork, load_weights
 
-    path = Path(weights) if Path(weights).is_dir() else Path(root) / weights_dir / weights
-    return SpikingNetwork(load_weights(path))
+    return SpikingNetwork(load_weights(N.resolve_weights(weights, root, weights_dir)))
 
 
 @lru_cache(maxsize=32)
@@ -98,15 +100,57 @@ def features(root: str, part: str, weights_dir: str, weights: str, conv1: float,
                            cache_dir=cache, device=device, progress=progress)
 
 
-def naming_rule(p: dict):
-    from ..naming.neurons import NameNeurons
+def bank(data: dict):
+    """The study's feature sets as a FeatureBank (what the protocols read), through the cached loader."""
+    from ..naming.sources import FeatureBank
 
-    return NameNeurons(**{k: p[k] for k in NAME_NEURON_PARAMS})
+    def load(weights: str, thresholds, part: str):
+        return features(data["root"], data[part], data["weights_dir"], weights, thresholds.conv1, thresholds.conv2,
+                        data["cache"], data["device"])
+
+    return FeatureBank(load, memo=False)
+
+
+def thresholds(p: dict):
+    from ..snn.network import NEVER, Thresholds
+
+    return Thresholds(p["conv1"], p["conv2"], NEVER)
+
+
+def rule(p: dict) -> dict:
+    return {k: p[k] for k in NAME_NEURON_PARAMS}
 
 
 def feature_pair(data: dict, weights: str, conv1: float, conv2: float):
     return tuple(features(data["root"], data[part], data["weights_dir"], weights, conv1, conv2, data["cache"],
                           data["device"]) for part in ("train", "test"))
+
+
+def draws(labels, p: dict, index: list[dict]):
+    """Each point's training indices: seeded per point, the repeat-th of the study's sequence, or the
+    first N per class."""
+    from ..naming.experiments import first_shots, sample_shots
+
+    if p["pick"] == "first":
+        return [first_shots(labels, q["shots"]) for q in index]
+    if p["pick"] == "sequence":
+        stream = sample_shots(labels, p["shots"], max(q["repeat"] for q in index) + 1, p["seed"] - p["repeat"])
+        return [stream[q["repeat"]] for q in index]
+    return [sample_shots(labels, q["shots"], 1, q["seed"])[0] for q in index]
+
+
+def split_draws(sizes: list[int], p: dict, index: list[dict]):
+    """Each point's (train, test) indices into the pooled images: seeded per point, or the repeat-th of
+    the study's sequence."""
+    from ..naming.experiments import random_splits
+
+    if any(p["train_per_class"] >= n for n in sizes):
+        raise StudyError(f"train_per_class = {p['train_per_class']} leaves no test image (class sizes {sizes})")
+    train_sizes = [p["train_per_class"]] * len(sizes)
+    if p["pick"] == "sequence":
+        stream = random_splits(sizes, train_sizes, max(q["repeat"] for q in index) + 1, p["seed"] - p["repeat"])
+        return [stream[q["repeat"]] for q in index]
+    return [random_splits(sizes, train_sizes, 1, q["seed"])[0] for q in index]
 
 
 @register_engine
@@ -116,16 +160,15 @@ class NamingShots(NamingEngine):
     name = "naming.shots"
     params = {
         **NamingEngine.common,
-        "novelty": Param(float, 65.0, help="λ: learning-rate factor for novel images"),
+        "novelty": Param(float, N.ONESHOT_NOVELTY, help="λ: learning-rate factor for novel images"),
         "shots": Param(int, 1, help="N training images per class"),
-        "pick": Param(str, "random", ("random", "first"), help="random N per class (seeded), or the first N"),
+        "pick": Param(str, "random", ("random", "sequence", "first"), help=PICK_HELP + "; first: the first N"),
         "svm": Param(bool, True, help="also score the SVM on the same training images"),
-        "svm_weights": Param(str, "svm_oneshot"),
+        "svm_weights": Param(str, N.ONESHOT_SVM_WEIGHTS),
     }
     metrics = ("naming", "svm")
     metric_ranges = {"naming": (0.0, 1.0), "svm": (0.0, 1.0)}
     unit_size = 250
-
 
     def complete(self, params: dict) -> dict:
         if params["pick"] == "first":
@@ -133,28 +176,60 @@ class NamingShots(NamingEngine):
         return params
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
-        from ..naming.experiments import NamingScorer, accuracy, first_shots, sample_shots
-        from ..naming.svm import SpikeSVM
+        from ..naming.protocols import shots
 
         p0 = points[0]
-        train, test = feature_pair(data, p0["weights"], p0["conv1"], p0["conv2"])
-        scorer = NamingScorer(naming_rule(p0), test)
-        if p0["svm"]:
-            svm_train, svm_test = feature_pair(data, p0["svm_weights"], *SVM_THRESHOLDS)
-            svm_test_features = SpikeSVM.peak_features(svm_test.potentials)
-        out = []
-        for p in points:
-            if p["pick"] == "first":
-                index = first_shots(train.labels, p["shots"])
-            else:
-                index = sample_shots(train.labels, p["shots"], 1, p["seed"])[0]
-            row = {"naming": scorer.run(train.subset(index))[1]}
-            if p["svm"]:
-                sub = svm_train.subset(index)
-                row["svm"] = accuracy(SpikeSVM().fit(sub.potentials, sub.labels).predict(svm_test_features),
-                                      svm_test.labels)
-            out.append(row)
-        return out
+        pair = feature_pair(data, p0["weights"], p0["conv1"], p0["conv2"])
+        svm = feature_pair(data, p0["svm_weights"], *SVM_THRESHOLDS) if p0["svm"] else None
+        result = shots(draws(pair[0].labels, p0, points), pair, rule(p0), svm)
+        return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm else {})} for k in range(len(points))]
+
+
+@register_engine
+class NamingCorrectedShots(NamingEngine):
+    """Corrected mode's shot protocol, as `recollect naming shots --mode corrected` and `reproduce` run it:
+    one point = one N-shot training set, named by the candidate configuration (weights × thresholds ×
+    inputs × activity threshold, from the presets) that named best on shot runs inside the training
+    folder (searched once per unit, seeded by the study seed)."""
+
+    name = "naming.corrected_shots"
+    params = {
+        "weights": Param(str, ",".join(N.PRESETS), help="comma-separated weight sets whose candidates are searched "
+                                                        "(a published one brings its preset thresholds)"),
+        "init": Param(float, N.PAPER_INIT), "novelty": Param(float, N.ONESHOT_NOVELTY), "rate": Param(float, 1.0),
+        "shots": Param(int, 1, help="N training images per class"),
+        "pick": Param(str, "sequence", ("sequence", "random"), help=PICK_HELP),
+        "validation_runs": Param(int, N.VALIDATION_RUNS, help="runs inside the training folder scoring each candidate"),
+        "svm": Param(bool, True, help="also score the SVM on the same training images"),
+        "svm_weights": Param(str, N.ONESHOT_SVM_WEIGHTS),
+        "repeat": Param(int, 0), "seed": Param(int, 0),
+    }
+    metrics = ("naming", "svm", "validation")
+    unit_size = 500
+
+    def candidates(self, p: dict):
+        weights = [w.strip() for w in p["weights"].split(",") if w.strip()]
+        if not weights:
+            raise StudyError("weights: name at least one weight set")
+        return N.oneshot_candidates(weights, None, {k: p[k] for k in ("init", "novelty", "rate")})
+
+    def weight_sets(self, points: list[dict]) -> set[tuple[str, float, float]]:
+        sets = {(c.weights, c.thresholds.conv1, c.thresholds.conv2) for p in points for c in self.candidates(p)}
+        return sets | {(p["svm_weights"], *SVM_THRESHOLDS) for p in points if p["svm"]}
+
+    def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
+        from ..naming.protocols import corrected_shots, shot_labels
+
+        p0 = points[0]
+        candidates = self.candidates(p0)
+        features = bank(data)
+        index = draws(shot_labels(features, candidates), p0, points)
+        svm = (p0["svm_weights"], N.SVM_THRESHOLDS) if p0["svm"] else None
+        result = corrected_shots(features, candidates, index, svm, p0["shots"], p0["validation_runs"],
+                                 p0["seed"] - p0["repeat"])
+        best = max(result.validation_scores)
+        return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm else {}), "validation": best}
+                for k in range(len(points))]
 
 
 @register_engine
@@ -164,35 +239,57 @@ class NamingSplits(NamingEngine):
     name = "naming.splits"
     params = {
         **NamingEngine.common,
-        "train_per_class": Param(int, 200),
+        "train_per_class": Param(int, N.SPLIT_TRAIN_PER_CLASS),
+        "pick": Param(str, "random", ("random", "sequence"), help=PICK_HELP.replace("naming shots", "naming splits")
+                      .replace("--runs", "--splits")),
         "svm": Param(bool, True),
-        "svm_weights": Param(str, "run61"),
+        "svm_weights": Param(str, N.DEFAULT_WEIGHTS),
     }
     metrics = ("naming", "svm")
     metric_ranges = {"naming": (0.0, 1.0), "svm": (0.0, 1.0)}
     unit_size = 25
 
-
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
-        from ..naming.experiments import NamingScorer, accuracy, pooled, random_splits
-        from ..naming.svm import SpikeSVM
+        from ..naming.protocols import pool, splits
 
         p0 = points[0]
-        naming_set, sizes = pooled(*feature_pair(data, p0["weights"], p0["conv1"], p0["conv2"]))
-        if p0["svm"]:
-            svm_set, _ = pooled(*feature_pair(data, p0["svm_weights"], *SVM_THRESHOLDS))
-        out = []
-        for p in points:
-            if any(p["train_per_class"] >= n for n in sizes):
-                raise StudyError(f"train_per_class = {p['train_per_class']} leaves no test image "
-                                 f"(class sizes {sizes})")
-            tr, te = random_splits(sizes, [p["train_per_class"]] * len(sizes), 1, p["seed"])[0]
-            row = {"naming": NamingScorer(naming_rule(p), naming_set.subset(te)).run(naming_set.subset(tr))[1]}
-            if p["svm"]:
-                a, b = svm_set.subset(tr), svm_set.subset(te)
-                row["svm"] = accuracy(SpikeSVM().fit(a.potentials, a.labels).predict(b.potentials), b.labels)
-            out.append(row)
-        return out
+        naming, sizes = pool(feature_pair(data, p0["weights"], p0["conv1"], p0["conv2"]))
+        svm = pool(feature_pair(data, p0["svm_weights"], *SVM_THRESHOLDS))[0] if p0["svm"] else None
+        result = splits(split_draws(sizes, p0, points), naming, rule(p0), svm)
+        return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm is not None else {})}
+                for k in range(len(points))]
+
+
+@register_engine
+class NamingCorrectedSplits(NamingEngine):
+    """Corrected mode on random splits, as `recollect naming splits --mode corrected` and `reproduce` run
+    it: one point = one split, the thresholds chosen by k-fold cross-validation on its training part
+    (seeded by the point's seed + 1000), the corrected rule scored on its test part, the SVM beside."""
+
+    name = "naming.corrected_splits"
+    params = {
+        "weights": Param(str, N.DEFAULT_WEIGHTS, help="the weight set whose threshold grid is searched"),
+        "train_per_class": Param(int, N.SPLIT_TRAIN_PER_CLASS),
+        "pick": Param(str, "sequence", ("sequence", "random"), help=NamingSplits.params["pick"].help),
+        "svm": Param(bool, True), "svm_weights": Param(str, N.DEFAULT_WEIGHTS),
+        "repeat": Param(int, 0), "seed": Param(int, 0),
+    }
+    metrics = ("naming", "svm")
+    unit_size = 5
+
+    def weight_sets(self, points: list[dict]) -> set[tuple[str, float, float]]:
+        sets = {(p["weights"], th.conv1, th.conv2) for p in points for th in N.CORRECTED_THRESHOLDS}
+        return sets | {(p["svm_weights"], *SVM_THRESHOLDS) for p in points if p["svm"]}
+
+    def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
+        from ..naming.protocols import corrected_splits, pool
+
+        p0 = points[0]
+        sizes = pool(feature_pair(data, p0["weights"], *N.RUN61_VALUES))[1]
+        index_pairs = split_draws(sizes, p0, points)
+        svm = (p0["svm_weights"], N.SVM_THRESHOLDS) if p0["svm"] else None
+        result = corrected_splits(bank(data), p0["weights"], index_pairs, [p["seed"] + 1000 for p in points], svm)
+        return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm else {})} for k in range(len(points))]
 
 
 @register_engine
@@ -215,19 +312,16 @@ class NamingThresholds(NamingEngine):
         return super().check_point(data, params)
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
-        from ..naming.experiments import NamingScorer, accuracy
-        from ..naming.reproduce import validation_split
+        from dataclasses import asdict
+
+        from ..naming.protocols import score_setting
 
         out = []
         for p in points:
             if not 0.0 < p["validation"] < 1.0:
                 raise StudyError(f"validation must be a fraction in (0, 1), got {p['validation']}")
-            train, test = feature_pair(data, p["weights"], p["conv1"], p["conv2"])
-            fit, val = validation_split(train.labels, p["validation"], p["seed"])
-            rule = naming_rule(p)
-            model, test_acc = NamingScorer(rule, test).run(train)
-            out.append({"validation": NamingScorer(rule, train.subset(val)).run(train.subset(fit))[1],
-                        "test": test_acc, "train": accuracy(model.predict(train.potentials), train.labels)})
+            pair = feature_pair(data, p["weights"], p["conv1"], p["conv2"])
+            out.append(asdict(score_setting(pair, rule(p), p["validation"], p["seed"])))
         return out
 
 
@@ -245,8 +339,9 @@ class NamingRecall(NamingEngine):
     }
     params = {
         "dataset": Param(str, "caltech", ("caltech", "mnist"), help="Caltech faces/motorbikes, or MNIST 0 vs 1"),
-        "weights": Param(str, "run61"), "conv1": Param(float, 7.0), "conv2": Param(float, 20.25),
-        "rule": Param(str, "paper", ("paper", "corrected")),
+        "weights": Param(str, N.DEFAULT_WEIGHTS),
+        "conv1": Param(float, N.RUN61_VALUES[0]), "conv2": Param(float, N.RUN61_VALUES[1]),
+        "rule": Param(str, "paper", tuple(N.RULES)),
         "training": Param(str, "full", ("full", "oneshot")),
         "flavour": Param(str, "rate", ("rate", "spikes")),
         "cue": Param(bool, False, help="reinstate with the switches of a perceived test image of the class"),
@@ -275,8 +370,8 @@ class NamingRecall(NamingEngine):
             recall_setup(data["root"], data["mnist_dir"], data["weights_dir"], data["cache"], *key)
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
-        from ..naming.recall import cue_for, recall_name, recall_picture, score, train_names
         from ..io import save_png
+        from ..naming.recall import cue_for, recall_name, recall_picture, score, train_names
 
         p0 = points[0]
         s = recall_setup(data["root"], data["mnist_dir"], data["weights_dir"], data["cache"], p0["dataset"], p0["weights"],
@@ -297,12 +392,8 @@ class NamingRecall(NamingEngine):
 @lru_cache(maxsize=4)
 def recall_setup(root: str, mnist_dir: str, weights_dir: str, cache: str, dataset: str, weights: str, conv1: float,
                  conv2: float):
-    from ..naming.recall import mnist_folders, setup
+    """:func:`recollection.naming.protocols.recall_setup`, kept per worker (its features and class means)."""
+    from ..naming.protocols import recall_setup as setup
     from ..snn.network import NEVER, Thresholds
 
-    if dataset == "caltech":
-        train, test = Path(root) / "caltech_face_motor" / "TrainingSet", Path(root) / "caltech_face_motor" / "TestingSet"
-    else:
-        train, test = mnist_folders(Path(cache) / "mnist-0-1", Path(root) / mnist_dir)
-    path = Path(weights) if Path(weights).is_dir() else Path(root) / weights_dir / weights
-    return setup(train, test, path, Thresholds(conv1, conv2, NEVER), cache)
+    return setup(dataset, weights, Thresholds(conv1, conv2, NEVER), root, cache, mnist_dir, weights_dir)

@@ -9,22 +9,19 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .. import figures, stats
 from ..errors import OptionError
 from ..io import save_figure, write_json
 from ..snn.features import FeatureSet
-from .neurons import NameNeurons, as_slots
+from .neurons import NameNeurons
 from .svm import SpikeSVM
 
 Progress = Callable[[int], None]
 
 
 def summary(values: Sequence[float]) -> dict:
-    """mean, median, sd, min, max and count of a list of accuracies."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return {"n": 0}
-    return {"n": int(v.size), "mean": float(v.mean()), "median": float(np.median(v)),
-            "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0, "min": float(v.min()), "max": float(v.max())}
+    """n, mean with its 95 % bootstrap interval (within [0, 1]), median, sd, min and max of accuracies."""
+    return stats.summary(values, stats.ACCURACY)
 
 
 def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -58,12 +55,7 @@ class NamingScorer:
 
     def __init__(self, template: NameNeurons, test: FeatureSet) -> None:
         self.template = template
-        slots = as_slots(template._inputs(test.potentials))
-        active = slots >= template.active_threshold
-        if template.readout == "sum":
-            self.drive = active.sum(axis=1, dtype=np.float64)
-        else:
-            self.drive = np.where(active, slots, 0).sum(axis=1, dtype=np.float64)
+        self.drive = template.drive(test.potentials)
         self.truth = test.labels
 
     def run(self, train: FeatureSet) -> tuple[NameNeurons, float]:
@@ -131,7 +123,7 @@ class Written:
 
 
 def write_results(out: str | os.PathLike, name: str, config: dict, results: dict[str, list[float]],
-                  extra: dict | None = None, plot: bool = True) -> Written:
+                  extra: dict | None = None, plot: bool = True, title: str | None = None) -> Written:
     """``<name>.json`` (config, per-run accuracies, summaries) and ``<name>.cdf.png``, atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,31 +134,16 @@ def write_results(out: str | os.PathLike, name: str, config: dict, results: dict
     png = None
     if plot and any(len(v) > 1 for v in results.values()):
         png = out / f"{name}.cdf.png"
-        cdf_plot(results, png, title=name)
+        cdf_plot(results, png, title=title or name)
     return Written(path, png)
 
 
+def cdf_figure(results: dict[str, Sequence[float]], title: str = ""):
+    """Empirical CDFs of test accuracy, one curve per method (starting at 0), medians marked."""
+    return figures.cdf(results, "test accuracy of a run", title or "test accuracy over runs (empirical CDF)",
+                       "fraction of runs with accuracy ≤ x", medians=True)
+
+
 def cdf_plot(results: dict[str, Sequence[float]], path: Path, title: str = "") -> None:
-    """Empirical CDFs of test accuracy, one curve per method, medians marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name, values in results.items():
-        v = np.sort(np.asarray(values))
-        if v.size == 0:
-            continue
-        ax.step(v, np.arange(1, v.size + 1) / v.size, where="post",
-                label=f"{name} (n={v.size}, mean {v.mean():.3f}, median {np.median(v):.3f})")
-    ax.set_xlabel("test accuracy")
-    ax.set_ylabel("fraction of runs ≤ x")
-    ax.set_ylim(0, 1.01)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    """The CDF figure as a PNG, written atomically."""
+    save_figure(cdf_figure(results, title), path)

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import OptionError
+from .presets import PAPER_INIT
 
 Mode = Literal["paper", "corrected"]
 Readout = Literal["sum", "weighted"]
@@ -57,7 +58,7 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         mode: Mode = "paper",
-        init: float = 0.575,
+        init: float = PAPER_INIT,
         init_std: float = 0.05,
         seed: int = 66,
         a_plus: float = 0.007,
@@ -90,7 +91,8 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         self.margin = margin
         self.inputs = inputs
 
-    def _check_options(self) -> None:
+    def check_options(self) -> None:
+        """Refuse unknown options; warn (:class:`DivergenceWarning`) when learning would diverge."""
         if self.mode not in ("paper", "corrected"):
             raise OptionError(f"mode must be 'paper' or 'corrected', not {self.mode!r}")
         if self.readout not in ("sum", "weighted"):
@@ -123,6 +125,7 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         return order
 
     def _inputs(self, X) -> np.ndarray:
+        """What the name neurons' synapses read: every conv3 neuron, or one unit per map (``maps``)."""
         X = np.asarray(X)
         if self.inputs == "maps":
             if X.ndim != 5:
@@ -131,7 +134,7 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
         return X
 
     def fit(self, X, y, map_shape: tuple[int, int, int] | None = None) -> "NameNeurons":
-        self._check_options()
+        self.check_options()
         X = self._inputs(X)
         potentials = as_slots(X)
         if map_shape is None and X.ndim == 5:
@@ -189,12 +192,31 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
                     w = weights[target, slot]
                     weights[target, slot] = w - a_minus * w * (1 - w)
 
+    def activity(self, X) -> np.ndarray:
+        """Which inputs are active in each time slot (N, T, F): potential ≥ ``active_threshold``."""
+        return as_slots(self._inputs(X)) >= self.active_threshold
+
+    def drive(self, X) -> np.ndarray:
+        """What each input sends the name neurons over a whole image (N, F): its active slots (``sum``)
+        or its potentials in them (``weighted``). Needs no fitting: scoring many fits against one test
+        set computes it once (``decision_function`` is ``drive(X) @ weights_.T``)."""
+        potentials = as_slots(self._inputs(X))
+        return self._drive(potentials, potentials >= self.active_threshold)
+
+    def scores_over_time(self, X) -> np.ndarray:
+        """Each name neuron's score so far, after every time step (N, T, classes): the drive of the
+        slots up to t through the learnt weights. The last step is ``decision_function``."""
+        check_is_fitted(self, "weights_")
+        potentials = as_slots(self._inputs(X))
+        active = potentials >= self.active_threshold
+        sent = active.astype(np.float64) if self.readout == "sum" else np.where(active, potentials, 0).astype(np.float64)
+        return np.cumsum(sent, axis=1) @ self.weights_.T
+
     def decision_function(self, X) -> np.ndarray:
         """Each name neuron's score (N, classes): Σ over slots of its weights from active neurons
         (``weighted``: each times the neuron's potential)."""
         check_is_fitted(self, "weights_")
-        potentials = as_slots(self._inputs(X))
-        return self._drive(potentials, potentials >= self.active_threshold) @ self.weights_.T
+        return self.drive(X) @ self.weights_.T
 
     def predict(self, X) -> np.ndarray:
         """The class whose name neuron scores highest (ties: the first class)."""

@@ -21,12 +21,11 @@ from ..scores import pearson
 from ..errors import OptionError
 from ..snn.encoding import DoGEncoder
 from ..snn.features import FeatureSet, folder_features
-from ..snn.network import NEVER, SpikingNetwork, Thresholds, load_weights
+from ..snn.network import SpikingNetwork, Thresholds, load_weights
 from ..snn.recall import Recall, SpikingRecall, name_signal, perceive_cue
 from .experiments import sample_shots
 from .neurons import NameNeurons
-
-NAMING_THRESHOLDS = Thresholds(7.0, 20.25, NEVER)
+from .presets import RULES, RUN61_NAMING, oneshot_rule
 
 
 @dataclass
@@ -55,7 +54,7 @@ def mean_dogs(folder: str | os.PathLike, encoder: DoGEncoder) -> tuple[np.ndarra
 
 
 def setup(train: str | os.PathLike, test: str | os.PathLike, weights: str | os.PathLike,
-          thresholds: Thresholds = NAMING_THRESHOLDS, cache: str | os.PathLike | None = None) -> RecallSetup:
+          thresholds: Thresholds = RUN61_NAMING, cache: str | os.PathLike | None = None) -> RecallSetup:
     network = SpikingNetwork(load_weights(weights))
     encoder = DoGEncoder()
     train_set = folder_features(train, network, thresholds, encoder, cache_dir=cache)
@@ -64,9 +63,6 @@ def setup(train: str | os.PathLike, test: str | os.PathLike, weights: str | os.P
         raise OptionError(f"train and test class folders differ: {train_set.classes} vs {test_set.classes}")
     means, kept = mean_dogs(test, encoder)
     return RecallSetup(network, thresholds, train_set, test_set, means, kept, encoder)
-
-
-RULES = {"paper": {"init": 0.575}, "corrected": {"init": 0.575, "mode": "corrected", "surprise": 10.0, "epochs": 3}}
 
 
 def train_names(s: RecallSetup, training: str = "full", seed: int = 0, rule: str = "paper") -> NameNeurons:
@@ -78,8 +74,7 @@ def train_names(s: RecallSetup, training: str = "full", seed: int = 0, rule: str
         return NameNeurons(**RULES[rule]).fit(s.train.potentials, s.train.labels)
     if training == "oneshot":
         index = sample_shots(s.train.labels, 1, 1, seed)[0]
-        one_shot = {k: v for k, v in RULES[rule].items() if k not in ("surprise", "epochs")}  # λ alone drives it
-        return NameNeurons(**one_shot, novelty=65.0).fit(s.train.potentials[index], s.train.labels[index])
+        return NameNeurons(**oneshot_rule(rule)).fit(s.train.potentials[index], s.train.labels[index])
     raise OptionError(f"training must be full or oneshot, got {training!r}")
 
 

@@ -27,6 +27,7 @@ CUES = ("class", "zero", "random-class")
 CUE_HELP = ("class: each cue's own class neuron; zero: a zero source (control: the switches alone, every cue "
             "recalls the same picture); random-class: a class in none of the components (control)")
 RETRACE_KEYS = tuple(k for k in RETRACE_OPTIONS if k != "seed")  # the seed is the run's, not the retrace's
+SEED = replace(RETRACE_OPTIONS["seed"], help="Seed of the random-class control and of random unpooling.")
 
 ATTEND_PARAMS: dict[str, Param] = {
     "mix": Param(str, "max", MIXES, MIX_HELP),

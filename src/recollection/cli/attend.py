@@ -9,7 +9,7 @@ import typer
 
 from ..attention.options import ATTEND_PARAMS
 from ..cnn.registry import model_options
-from .common import Device, app, check_writable_dir, out, pick_device, schema_options, user_errors
+from .common import Device, app, check_writable_dir, out, pick_device, schema_options, seed_option, user_errors
 
 ATTEND_OPTIONS = {**model_options("digits"), **ATTEND_PARAMS}  # every option, from the schemas
 
@@ -25,7 +25,7 @@ def attend(
                                                    "indices or names in image order (default: what the network "
                                                    "sees in each image alone).")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Weights file (else the embedded or cached weights).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random-class control and of random unpooling.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the random-class control and of random unpooling.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for mix.png, one recall PNG per cue "
                                           "and attend.json (scores and full configuration).")] = Path("attend"),
     device: Device = "cpu",

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..attention.options import ATTEND_PARAMS
+from ..attention.options import ATTEND_PARAMS, SEED
 from ..cnn.registry import model_options
 from ..schema import Param
 from .errors import ClientError
@@ -18,7 +18,7 @@ ATTEND_FORM = {**model_options("digits"), **ATTEND_PARAMS}  # the tab's options:
 ATTEND_PARTS = {  # besides the schema: which class neuron each image cues, and the seed of the controls
     "classes": Param(str, "", help="The class cued for each image, comma-separated (empty: what the network sees "
                                    "in each image alone)."),
-    "seed": Param(int, 0, help="Seed of the random-class control and of random unpooling."),
+    "seed": SEED,
 }
 MAX_IMAGES = 4
 

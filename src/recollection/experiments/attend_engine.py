@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..attention.api import side_by_side
-from ..attention.options import ATTEND_PARAMS, canonical
+from ..attention.options import ATTEND_PARAMS, SEED, canonical
 from ..cnn.registry import model_options
 from ..io import save_png
 from .naming_engine import NamingEngine
@@ -35,7 +35,7 @@ class CnnAttend(Engine):
         **model_options("digits"),
         **ATTEND_PARAMS,
         "repeat": Param(int, 0),
-        "seed": Param(int, 0),
+        "seed": SEED,
     }
     metrics = CNN_METRICS
     metric_ranges = {"selectivity": (-2.0, 2.0), "r_own": (-1.0, 1.0), "r_other": (-1.0, 1.0), "pointing": (0.0, 1.0),

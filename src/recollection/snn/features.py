@@ -213,13 +213,21 @@ def folder_features(
     return features
 
 
+def same_images(stored: Sequence[str], paths: Sequence[str]) -> bool:
+    """Do a cache entry's image names list the folder's images? Compared by class folder and file name:
+    the key already hashes the resolved files, and an entry written from another working directory
+    names them relative to that one."""
+    return len(stored) == len(paths) and all(Path(a).parts[-2:] == Path(b).parts[-2:] for a, b in zip(stored, paths))
+
+
 def read_entry(path: Path, paths: list[str], labels: Sequence[int]) -> FeatureSet | None:
     """A cache entry if it is whole and matches the folder, else None after one warning (it is rebuilt)."""
     try:
         features = FeatureSet.load(path)
-        if features.paths != paths or not np.array_equal(features.labels, np.asarray(labels)):
+        if not same_images(features.paths, paths) or not np.array_equal(features.labels, np.asarray(labels)):
             raise CacheError(f"{path}: lists other images than the folder holds")
-        return features
+        features.paths = list(paths)  # the same files, named as this caller names them (the entry may be
+        return features  # from another working directory: relative names would point elsewhere here)
     except CacheError as e:
         warnings.warn(f"damaged feature cache entry, rebuilding it: {e}", CacheWarning, stacklevel=3)
         return None

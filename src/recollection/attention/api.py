@@ -3,7 +3,7 @@ mix, recall, score, and describe the run as JSON with its full configuration."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from .engine import Attender, Attention
 from .options import ATTEND_PARAMS, attender_options
 
 
-def attend_params(**given) -> dict:
+def attend_params(**given: Any) -> dict:
     """Every attention parameter: the given values checked against ATTEND_PARAMS, defaults for the rest."""
     unknown = sorted(set(given) - set(ATTEND_PARAMS))
     if unknown:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,10 @@ from .measure import correlations, localisation, own_and_other
 from .mixes import Mixed, mix_components
 from .options import CUES, METHODS, retrace_defaults
 from .peers import Peer
+
+if TYPE_CHECKING:
+    from ..cnn.models import LoadedModel
+
 RECALL_BUDGET = 1 << 27  # floats of the largest backward map held at once, over all recalled samples
 
 
@@ -84,7 +88,7 @@ class Attender:
 
     def __init__(self, model: nn.Module, *, method: str = "recollection", transform: Callable[[Tensor], Tensor] | None = None,
                  classes: Sequence[str] | None = None, device: str | torch.device = "cpu", cue: str = "class",
-                 seed: int = 0, **retrace_options) -> None:
+                 seed: int = 0, **retrace_options: Any) -> None:
         if method not in METHODS:
             raise OptionError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         if cue not in CUES:
@@ -100,7 +104,7 @@ class Attender:
         self.peer = Peer(self.model, method) if method != "recollection" else None
 
     @classmethod
-    def for_model(cls, info, **options) -> "Attender":
+    def for_model(cls, info: LoadedModel, **options: Any) -> "Attender":
         """An Attender for a :class:`~recollection.cnn.models.LoadedModel` (its input transform and classes)."""
         return cls(info.model, transform=info.normalise, classes=info.classes, **options)
 

@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ def drawn_pairs(n: int, seed: int) -> np.ndarray:
     return ordered[np.random.default_rng(seed).permutation(len(ordered))[:n]]
 
 
-def digit_pairs(images: str, n: int, seed: int, to_pixels, weights_card: str | os.PathLike | None = None) -> Pairs:
+def digit_pairs(images: str, n: int, seed: int, to_pixels: Callable[[Image.Image], Tensor], weights_card: str | os.PathLike | None = None) -> Pairs:
     """Pairs from an MNIST folder (idx .gz files) or ``drawn-digits``; ``to_pixels`` maps a PIL image to
     the model's C×H×W pixels (``LoadedModel.to_pixels``)."""
     if n < 1:

@@ -7,6 +7,7 @@ clear error, and the recollection method never needs it.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +20,7 @@ class MissingDependency(RecollectionError):
     """An optional dependency is not installed."""
 
 
-def captum_attr():
+def captum_attr() -> Any:
     try:
         import captum.attr  # type: ignore[import-untyped]
     except ImportError:

@@ -10,12 +10,18 @@ image at all, a control whose recall is the same whatever the pair).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import OptionError
 from ..scores import pearson
 from .measure import own_and_other
+
+if TYPE_CHECKING:
+    from ..naming.neurons import NameNeurons
+    from ..naming.recall import RecallSetup
+    from ..snn.recall import Cue
 
 SWITCHES = ("mix", "own", "none")
 SPIKING_MIXES = ("max", "mean")
@@ -47,7 +53,7 @@ def class_pairs(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.stack([first[:n], second[:n]], axis=1)
 
 
-def attend_spiking(setup, names, paths: tuple[str, str], mix: str = "max", switches: str = "mix",
+def attend_spiking(setup: RecallSetup, names: NameNeurons, paths: tuple[str, str], mix: str = "max", switches: str = "mix",
                    flavour: str = "rate", keep: float = 0.2) -> SpikingAttention:
     """Recall name k (k = 0, 1) from the mix of ``paths`` (an image of class 0, one of class 1)."""
     from ..snn.recall import SpikingRecall, name_signal, perceive_cue
@@ -61,10 +67,11 @@ def attend_spiking(setup, names, paths: tuple[str, str], mix: str = "max", switc
     mixed = np.maximum(*greys) if mix == "max" else (greys[0] + greys[1]) / 2.0
     dogs = [encoder.dog(g) for g in greys]
 
-    def cue_of(grey: np.ndarray):
+    def cue_of(grey: np.ndarray) -> Cue:
         return perceive_cue(network, encoder.latencies(encoder.dog(grey)), setup.thresholds, encoder.time_steps)
 
-    cues = {"mix": [cue_of(mixed)] * 2, "own": [cue_of(g) for g in greys], "none": [None, None]}[switches]
+    cues: list[Cue | None] = ([cue_of(mixed)] * 2 if switches == "mix" else [cue_of(g) for g in greys]
+                              if switches == "own" else [None, None])
     recaller = SpikingRecall(network, flavour, "spread" if switches == "none" else "switches", keep=keep)
     shape = tuple(setup.train.potentials.shape[2:])
     recalls = [recaller(name_signal(names.weights_, k, True, shape), cues[k]).dog for k in range(2)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -29,7 +29,7 @@ def attend(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for mix.png, one recall PNG per cue "
                                           "and attend.json (scores and full configuration).")] = Path("attend"),
     device: Device = "cpu",
-    **options,
+    **options: Any,
 ) -> None:
     """Mix IMAGES into one picture, run it forward once, and recall each image's class neuron from that
     same pass: does each concept neuron recall its own image (selectivity), and in its own place (tiled)?"""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..attention.api import side_by_side
 from ..attention.options import ATTEND_PARAMS, SEED, canonical
@@ -13,6 +13,12 @@ from ..cnn.registry import model_options
 from ..io import save_png
 from .naming_engine import NamingEngine
 from .schema import Engine, Param, StudyError, register_engine
+
+if TYPE_CHECKING:
+    from ..attention.engine import Perception
+    from ..attention.pairs import Pairs
+    from ..cnn.models import LoadedModel
+    from ..naming.recall import RecallSetup
 
 DRAWN = "drawn-digits"
 CNN_METRICS = ("selectivity", "r_own", "r_other", "pointing", "energy_in_mask", "sees_a_component", "predicted")
@@ -64,7 +70,7 @@ class CnnAttend(Engine):
     def unit_key(self, params: dict) -> tuple:
         return tuple(repr(params[k]) for k in self.params if k not in ("pair", "repeat"))
 
-    def prepare(self, data: dict, points: list[dict], progress=None) -> None:
+    def prepare(self, data: dict, points: list[dict], progress: Callable[[int], None] | None = None) -> None:
         """Load the models and draw the pairs once here, so a missing file stops the study in one line."""
         for model, random_init in sorted({(p["model"], p["random_init"]) for p in points}):
             pairs_for(data, model, random_init)
@@ -111,14 +117,15 @@ class CnnAttend(Engine):
 
 
 @lru_cache(maxsize=4)
-def _model(name: str, random_init: bool, weights: str | None):
+def _model(name: str, random_init: bool, weights: str | None) -> LoadedModel:
     from ..cnn.models import load_model
 
     return load_model(name, weights, random_init=random_init, download_ok=False)
 
 
 @lru_cache(maxsize=4)
-def _pairs(name: str, random_init: bool, weights: str | None, images: str, n: int, seed: int):
+def _pairs(name: str, random_init: bool, weights: str | None, images: str, n: int,
+           seed: int) -> tuple[LoadedModel, Pairs]:
     from ..attention.pairs import digit_pairs
     from ..cnn.models import packaged_digits_weights
 
@@ -128,7 +135,7 @@ def _pairs(name: str, random_init: bool, weights: str | None, images: str, n: in
     return info, digit_pairs(images, n, seed, info.to_pixels, card)
 
 
-def pairs_for(data: dict, model: str, random_init: bool):
+def pairs_for(data: dict, model: str, random_init: bool) -> tuple[LoadedModel, Pairs]:
     from ..errors import WeightsError
 
     try:
@@ -138,10 +145,10 @@ def pairs_for(data: dict, model: str, random_init: bool):
                            "for the random-weights control.") from None
 
 
-_perceptions: dict[tuple, Any] = {}
+_perceptions: dict[tuple, Perception] = {}
 
 
-def perceived(data: dict, model: str, random_init: bool, mix: str):
+def perceived(data: dict, model: str, random_init: bool, mix: str) -> Perception:
     """The recorded forward passes of every mix, computed once per worker and model: every retrace
     option, cue and control of the study recalls from them."""
     key = (model, random_init, mix, data["weights"], data["images"], data["pairs"], data["pair_seed"], data["device"])
@@ -195,10 +202,10 @@ class NamingAttend(NamingEngine):
     def unit_key(self, params: dict) -> tuple:
         return tuple(repr(params[k]) for k in ("weights", "conv1", "conv2", "rule"))
 
-    def weight_sets(self, points):
+    def weight_sets(self, points: list[dict]) -> set[tuple[str, float, float]]:
         return set()
 
-    def prepare(self, data: dict, points: list[dict], progress=None) -> None:
+    def prepare(self, data: dict, points: list[dict], progress: Callable[[int], None] | None = None) -> None:
         for key in sorted({(p["weights"], p["conv1"], p["conv2"]) for p in points}):
             spiking_setup(data, *key)
 
@@ -228,14 +235,14 @@ class NamingAttend(NamingEngine):
         return out
 
 
-def spiking_setup(data: dict, weights: str, conv1: float, conv2: float):
+def spiking_setup(data: dict, weights: str, conv1: float, conv2: float) -> RecallSetup:
     return _spiking_setup(data["root"], data["train"], data["test"], data["weights_dir"], data["cache"], weights,
                           conv1, conv2)
 
 
 @lru_cache(maxsize=4)
 def _spiking_setup(root: str, train: str, test: str, weights_dir: str, cache: str, weights: str, conv1: float,
-                   conv2: float):
+                   conv2: float) -> RecallSetup:
     from ..naming.recall import setup
     from ..snn.network import NEVER, Thresholds
 

@@ -3,6 +3,8 @@ localisation per configuration with bootstrap intervals, and a gallery of mixes 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..stats import mean_interval
@@ -28,13 +30,14 @@ def configurations(results: Results) -> dict[tuple, list[dict]]:
 
 
 def label(results: Results, keys: list[str], config: tuple) -> str:
-    """The headline parameter (method, switches) if it varies, then every other one not at its default."""
+    """The headline parameters (method, switches) first if they vary, then every other one not at its default."""
     from .engines import get_engine
 
     defaults = {k: spec.default for k, spec in get_engine(results.meta["study"]["engine"]).params.items()}
-    parts = [str(v) if k == "method" else f"{k}={v}" for k, v in zip(keys, config)
-             if k in HEADLINE or v != defaults.get(k)]
-    return ", ".join(parts) or "default"
+    values = dict(zip(keys, config))
+    head = [str(values[k]) if k == "method" else f"{k}={values[k]}" for k in HEADLINE if k in values]
+    rest = [f"{k}={v}" for k, v in values.items() if k not in HEADLINE and v != defaults.get(k)]
+    return ", ".join(head + rest) or "default"
 
 
 def table(results: Results) -> Table:
@@ -58,7 +61,7 @@ def table(results: Results) -> Table:
     return Table("Selectivity per configuration (mean over pairs)", head, rows)
 
 
-def read(path) -> bytes | None:
+def read(path: Path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 

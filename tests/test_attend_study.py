@@ -73,7 +73,8 @@ def test_the_spiking_attention_study_runs_shrunk(tmp_path):
     for r in done:
         assert -2.0 <= r["selectivity"] <= 2.0 and r["selectivity"] == pytest.approx(r["r_own"] - r["r_other"])
     write_report(out)
-    assert "Attention: selectivity per configuration" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "Attention: selectivity per configuration" in md and "| name 1 nearer its own | name 2 nearer its own |" in md
 
 
 def test_spiking_recall_from_the_mix_depends_on_the_name_and_spreading_not_on_the_pair():

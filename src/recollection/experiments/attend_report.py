@@ -15,6 +15,7 @@ from .stats import Results
 GALLERY_PAIRS = 3
 HEADLINE = ("method", "switches")  # always named in a configuration's label
 LOCALISATION = ("pointing", "energy_in_mask")
+CLOSER = ("closer_0", "closer_1")  # naming.attend: is name k's recall nearer its own component
 
 
 def config_keys(results: Results) -> list[str]:
@@ -42,11 +43,13 @@ def label(results: Results, keys: list[str], config: tuple) -> str:
 
 def table(results: Results) -> Table:
     """One row per configuration: selectivity with its 95 % bootstrap interval, how many pairs were
-    selective, r with the cued and the other components, and the localisation measures where defined."""
+    selective, r with the cued and the other components, the localisation measures where defined, and (spiking
+    side) in how many pairs each name's recall was nearer its own component."""
     keys, seed = config_keys(results), results.meta["study"].get("seed", 0)
     local = [m for m in LOCALISATION if m in results.metrics and any(r.get(m) is not None for r in results.rows)]
+    closer = [m for m in CLOSER if m in results.metrics]
     head = ["configuration", "pairs", "selectivity", "95 % CI", "selective", "r own", "r other",
-            *[f"{m} [95 % CI]" for m in local]]
+            *[f"{m} [95 % CI]" for m in local], *[f"name {int(m[-1]) + 1} nearer its own" for m in closer]]
     rows = []
     for config, members in configurations(results).items():
         s = [float(r["selectivity"]) for r in members]
@@ -56,7 +59,8 @@ def table(results: Results) -> Table:
                  num(float(np.mean([r["r_other"] for r in members])), 3)]
         for m in local:
             v = [float(r[m]) for r in members if r.get(m) is not None]
-            cells.append(f"{np.mean(v):.3f} {mean_interval(v, results.bounds(m), seed=seed).text()}" if v else "–")
+            cells.append(f"{np.mean(v):.3f} {mean_interval(v, results.bounds(m), seed=seed).text(3)}" if v else "–")
+        cells += [f"{sum(float(r[m]) > 0 for r in members)}/{len(members)}" for m in closer]
         rows.append(cells)
     return Table("Selectivity per configuration (mean over pairs)", head, rows)
 
@@ -96,9 +100,16 @@ def gallery(results: Results) -> list[tuple[str, list[tuple[str, bytes | None]]]
 def attention_section(results: Results) -> Section:
     engine = results.meta["study"]["engine"]
     what = "the cued class neuron's" if engine == "cnn.attend" else "the name neuron's"
-    text = (f"Each pair is mixed and run forward once; each cue is recalled from that same pass ({what} recall). "
-            "selectivity: mean over the cues of r(recall, its own component) − r(recall, the other component); 0 when every cue "
-            "recalls the same picture. selective: pairs with selectivity > 0. pointing and energy_in_mask (tiled "
-            "mixes): is the recall's energy peak in the cued component's cell, and the fraction of its energy there. "
-            "Gallery: the first pairs, then each configuration's recall of each cue (each scaled to its own range).")
-    return Section("Attention: selectivity per configuration", text, [table(results)], gallery=gallery(results))
+    parts = [f"Each pair is mixed and run forward once; each cue is recalled from that same pass ({what} recall).",
+             "selectivity: mean over the cues of r(recall, its own component) − r(recall, the other component); 0 "
+             "when every cue recalls the same picture. selective: pairs with selectivity > 0."]
+    if engine == "cnn.attend":
+        parts.append("pointing and energy_in_mask (tiled mixes): is the recall's energy peak in the cued "
+                     "component's cell, and the fraction of its energy there.")
+    else:
+        parts.append("name k nearer its own: pairs where name k's recall correlates more with its own component "
+                     "than with the other (name 1 is the test set's first class, Face in Caltech face/motorbike).")
+    parts.append("Gallery: the first pairs, then each configuration's recall of each cue (each scaled to its own "
+                 "range).")
+    return Section("Attention: selectivity per configuration", " ".join(parts), [table(results)],
+                   gallery=gallery(results))

@@ -151,28 +151,22 @@ class Attender:
         return random_other_classes(cues, n_classes, self.seed)
 
     def recall(self, trace: Trace, classes: Tensor | None, k: int) -> Tensor:
-        """N×K×C×H×W recalls of one chunk: one backward pass per distinct class, shared by the mixes."""
+        """N×K×C×H×W recalls of one chunk: one backward pass per cue slot, each mix from its own class neuron."""
         rec = self.recollector
         assert rec is not None, "recall is the recollection method's"
         shape = trace.inputs.shape  # a model that flattens first recalls a flat map: give it the input's shape
         if classes is None:
             image = rec.recall(trace, Source("zero")).image.reshape(shape)
             return image[:, None].expand(-1, k, *image.shape[1:])
-        distinct = torch.unique(classes)
-        images = torch.stack([r.image.reshape(shape)
-                              for r in rec.recall_many(trace, [Source("class", target=int(c)) for c in distinct])])
-        which = torch.searchsorted(distinct, classes)
-        return images[which.to(images.device), torch.arange(classes.shape[0], device=images.device)[:, None]]
+        return torch.stack([rec.recall(trace, Source("class"), target=classes[:, a]).image.reshape(shape)
+                            for a in range(k)], dim=1)
 
 
 def chunk_size(probe: Trace, k: int, n: int) -> int:
-    """Mixes per chunk so that (distinct cued classes × mixes) backward maps fit RECALL_BUDGET floats."""
+    """Mixes per chunk so that the K cue slots' backward maps of a chunk fit RECALL_BUDGET floats."""
     largest = max(math.prod(s.input_shape[1:]) for s in probe.steps)
     samples = max(1, RECALL_BUDGET // largest)  # recalls held at once
-    classes = probe.output.shape[1]
-    if classes * n <= samples:
-        return n
-    return max(1, samples // classes, math.isqrt(samples // k))
+    return max(1, min(n, samples // k))
 
 
 def check_cues(cues: Tensor, mixed: Mixed, n_classes: int) -> Tensor:

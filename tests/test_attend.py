@@ -194,6 +194,8 @@ def test_mnist_pairs_come_from_the_images_the_model_never_trained_on(digits):
     pairs = digit_pairs(str(mnist), 20, 0, digits.to_pixels, card)
     assert "held out" in why and set(pairs.indices.ravel()) <= set(pool.tolist())
     assert bool((pairs.labels[:, 0] != pairs.labels[:, 1]).all()) and pairs.components.shape == (20, 2, 1, 32, 32)
+    assert digit_pairs(str(mnist), 20, 0, digits.to_pixels).indices.tolist() == pairs.indices.tolist()  # the default
+    assert "unknown" in digit_pairs(str(mnist), 20, 0, digits.to_pixels, None).source
 
 
 # --- the Captum peers ------------------------------------------------------------------------------

@@ -154,12 +154,10 @@ class Attender:
         """N×K×C×H×W recalls of one chunk: one backward pass per cue slot, each mix from its own class neuron."""
         rec = self.recollector
         assert rec is not None, "recall is the recollection method's"
-        shape = trace.inputs.shape  # a model that flattens first recalls a flat map: give it the input's shape
         if classes is None:
-            image = rec.recall(trace, Source("zero")).image.reshape(shape)
+            image = rec.recall(trace, Source("zero")).image
             return image[:, None].expand(-1, k, *image.shape[1:])
-        return torch.stack([rec.recall(trace, Source("class"), target=classes[:, a]).image.reshape(shape)
-                            for a in range(k)], dim=1)
+        return torch.stack([rec.recall(trace, Source("class"), target=classes[:, a]).image for a in range(k)], dim=1)
 
 
 def chunk_size(probe: Trace, k: int, n: int) -> int:

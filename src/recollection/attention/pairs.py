@@ -17,6 +17,7 @@ from torch import Tensor
 from ..errors import OptionError
 
 DRAWN = "drawn-digits"
+EMBEDDED = "embedded"  # the embedded digits model's card
 
 
 @dataclass
@@ -61,9 +62,16 @@ def drawn_pairs(n: int, seed: int) -> np.ndarray:
     return ordered[np.random.default_rng(seed).permutation(len(ordered))[:n]]
 
 
-def digit_pairs(images: str, n: int, seed: int, to_pixels: Callable[[Image.Image], Tensor], weights_card: str | os.PathLike | None = None) -> Pairs:
+def digit_pairs(images: str, n: int, seed: int, to_pixels: Callable[[Image.Image], Tensor],
+                weights_card: str | os.PathLike | None = EMBEDDED) -> Pairs:
     """Pairs from an MNIST folder (idx .gz files) or ``drawn-digits``; ``to_pixels`` maps a PIL image to
-    the model's C×H×W pixels (``LoadedModel.to_pixels``)."""
+    the model's C×H×W pixels (``LoadedModel.to_pixels``). MNIST pairs come from the images the model never
+    trained on, read from ``weights_card`` (the JSON card beside its weights; by default the embedded
+    digits model's; ``None``: every image, said so in ``Pairs.source``)."""
+    if weights_card == EMBEDDED:
+        from ..cnn.loaders import packaged_digits_weights
+
+        weights_card = packaged_digits_weights().with_suffix(".json")
     if n < 1:
         raise OptionError(f"the number of pairs must be at least 1, got {n}")
     if images == DRAWN:

@@ -34,7 +34,9 @@ NAMING_SHRINK = {
     "naming-fewshot": ["grid.shots=[5, 10]"],
     "naming-thresholds": ["grid.conv1=[7.0]", "grid.conv2=[20.25, 24.0]", "grid.init=[0.575]"],
     "naming-recall": ["study.repeats=1"],
+    "naming-attention": ["data.pairs=2"],
 }
+ATTEND_SHRINK = ["data.images=\"drawn-digits\"", "data.pairs=3"]  # cnn.attend: pairs of the embedded drawn digits
 
 
 def chromium() -> str:
@@ -56,6 +58,8 @@ def browser():
 def shrunk(name: str) -> list[str]:
     if name in NAMING_SHRINK:
         return NAMING_SHRINK[name]
+    if name.startswith("cnn-attention"):
+        return ATTEND_SHRINK
     overrides = ["data.limit=1", "params.random_init=true", *CNN_SHRINK[name]]
     if not (SHARED / "images").is_dir():  # no shared photos: the embedded drawn digits (AlexNet reads them as RGB)
         overrides += ["data.images=\"drawn-digits\""]

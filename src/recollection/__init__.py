@@ -35,13 +35,15 @@ _PUBLIC = {  # name -> the module that defines it
     "compare": "recollection.api",
     "RecollectionResult": "recollection.api",
     "Comparison": "recollection.api",
+    "Attender": "recollection.attention.engine",
 }
 _SUBMODULES = ("naming", "widgets")  # rc.naming, rc.widgets: imported on first use
 __all__ = ["recollect", "compare", "RecollectionResult", "Comparison", "Recollector", "Recollection", "Source",
-           "RetraceOptions", "load_model", "LoadedModel", "list_models", "get_model", "register_model", "naming",
-           "widgets", "__version__"]
+           "RetraceOptions", "load_model", "LoadedModel", "list_models", "get_model", "register_model", "Attender",
+           "naming", "widgets", "__version__"]
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on demand
+    from .attention.engine import Attender
     from . import naming, widgets
     from .api import Comparison, RecollectionResult, compare, recollect
     from .cnn.models import LoadedModel, load_model

@@ -22,13 +22,14 @@ from ..cnn.registry import get_model, list_models, model_options
 from ..errors import RecollectionError
 from ..retrace.options import KINDS, RECOLLECTION_OPTIONS, TOP, Source, retrace_options
 from ..schema import Param
+from . import attend as attend_tab
 from .errors import ClientError
 from .inputs import (DECODES_AT_ONCE, MAX_UPLOAD_BYTES, UPLOAD_MAX_PIXELS, UPLOAD_SIDE, Uploads, bool_option,
                      config_option, number_option, parse_json_object, shrink_upload)
 from .render import data_uri, map_picture, png_bytes, tensor_picture
 
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-          "/style.css": ("style.css", "text/css; charset=utf-8")}
+          "/attend.js": ("attend.js", "text/javascript; charset=utf-8"), "/style.css": ("style.css", "text/css; charset=utf-8")}
 FORM = {**model_options("digits"), **RECOLLECTION_OPTIONS}  # the page's options: the schema, nothing added
 SOURCE_PARTS = {  # the page writes a source as its kind plus these; the CLI and studies write "class:NAME", "layer:N"
     "target": Param(str, "", help="A class name or index; empty: the predicted class."),
@@ -39,7 +40,8 @@ LABELS = {"model": "Model", "random_init": "random weights (control)", "source":
           "top": "Top P % (layer source)", "per_channel": "top P % per channel", "normalize": "Normalisation",
           "positivise": "rectify dense steps", "positivise_conv": "rectify conv / unpool steps",
           "rectify_input": "rectify the reconstructed input", "wta": "winner-take-all across channels",
-          "unpool": "Unpooling", "view": "View", "seed": "Seed"}  # the page's wording; the option's name otherwise
+          "unpool": "Unpooling", "view": "View", "seed": "Seed", "mix": "Mix", "method": "Method",
+          "cue": "Cue (class or a control)", "classes": "Classes cued (comma-separated; empty: seen)"}  # the page's wording; the option's name otherwise
 
 
 @dataclass
@@ -107,6 +109,7 @@ class Dashboard:
                 ("POST", "/api/name"): lambda: self.name(self.json_body(body)),
                 ("POST", "/api/teach"): lambda: self.teach(self.json_body(body)),
                 ("POST", "/api/recall"): lambda: self.recall(self.json_body(body)),
+                ("POST", "/api/attend"): lambda: self.attend(self.json_body(body)),
             }
             route = routes.get((method, path))
             if route is None:
@@ -133,6 +136,7 @@ class Dashboard:
             "samples": list(self.samples), "naming": {"available": self.naming_samples is not None,
                                                       **(self.naming_samples.listing() if self.naming_samples else {})},
             "max_upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+            "attend": described({**attend_tab.ATTEND_FORM, **attend_tab.ATTEND_PARTS}),
         })
 
     def classes(self, query: dict) -> Response:
@@ -288,3 +292,8 @@ class Dashboard:
         state = self.naming()
         pictures = [self.naming_picture(request.get(c)) for c in ("face", "motor")]
         return Response.json(state.teach(pictures))
+
+    # --- attention ---------------------------------------------------------------------------------
+    def attend(self, request: dict) -> Response:
+        return Response.json(attend_tab.attend(request.get("images"), request.get("config", {}), self.model,
+                                               self.picture, self.device))

@@ -3,7 +3,7 @@ module's that used :func:`~recollection.experiments.schema.register_engine`."""
 
 from __future__ import annotations
 
-from . import cnn_engine, naming_engine  # noqa: F401  (the built-in engines register on import)
+from . import attend_engine, cnn_engine, naming_engine  # noqa: F401  (the built-in engines register on import)
 from .schema import Engine, StudyError, registered_engines
 
 __all__ = ["Engine", "engines", "get_engine"]

@@ -83,6 +83,10 @@ def build_sections(results: Results, analysis: Analysis | None = None) -> list[S
         from .report_recall import recall_section
 
         sections.append(recall_section(results))
+    if meta["study"]["engine"] in ("cnn.attend", "naming.attend"):
+        from .attend_report import attention_section
+
+        sections.append(attention_section(results))
     sections += effect_sections(results, analysis)
     if meta["study"]["engine"] == "cnn.recollect":
         sections.append(gallery(results))

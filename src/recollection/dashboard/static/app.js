@@ -143,6 +143,7 @@ function saveUrl() {
     params.set("rflavour", $("recall-flavour").value);
     if ($("recall-cue").checked) params.set("rcue", "true");
   }
+  attendSaveUrl(params);  // attend.js
   history.replaceState(null, "", "#" + params.toString());
 }
 
@@ -162,13 +163,15 @@ function restoreUrl() {
     if (params.get("rflavour")) $("recall-flavour").value = params.get("rflavour");
     $("recall-cue").checked = params.get("rcue") === "true";
   }
+  attendRestoreUrl(params);
   selectTab(params.get("tab") || "recollect");
   return params.has("tab");
 }
 
 function selectTab(tab) {
-  currentTab = ["recollect", "compare", "name"].includes(tab) ? tab : "recollect";
-  for (const name of ["recollect", "compare", "name"]) {
+  const tabs = ["recollect", "compare", "name", "attend"];
+  currentTab = tabs.includes(tab) ? tab : "recollect";
+  for (const name of tabs) {
     $(`panel-${name}`).hidden = name !== currentTab;
     $(`tab-${name}`).classList.toggle("active", name === currentTab);
   }
@@ -310,6 +313,7 @@ async function start() {
   readSchema();
   for (const prefix of ["m", "a", "b"]) buildConfig(prefix);
   writeConfig("b", {source: "zero"});
+  buildAttend();  // attend.js
   if (OPTIONS.naming.available) {
     for (const s of OPTIONS.naming.test) option($("name-image"), s);
     for (const s of OPTIONS.naming.train) option($(s.includes("Face") ? "teach-face" : "teach-motor"), s);
@@ -341,6 +345,7 @@ async function start() {
   document.body.dataset.ready = "true";
   if (restored && currentTab === "recollect") busy($("run"), recollect);
   if (restored && currentTab === "compare") busy($("compare-run"), compare);
+  if (restored && currentTab === "attend") busy($("attend-run"), attendRun);
 }
 
 document.addEventListener("DOMContentLoaded", start);

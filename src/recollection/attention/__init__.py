@@ -1,0 +1,1 @@
+"""Cue-based attention: does the concept neuron select what to recall from a mixed input?"""

@@ -43,9 +43,9 @@ __all__ = ["recollect", "compare", "RecollectionResult", "Comparison", "Recollec
            "naming", "widgets", "__version__"]
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on demand
-    from .attention.engine import Attender
     from . import naming, widgets
     from .api import Comparison, RecollectionResult, compare, recollect
+    from .attention.engine import Attender
     from .cnn.models import LoadedModel, load_model
     from .cnn.registry import get_model, list_models, register_model
     from .retrace.engine import Recollection, Recollector

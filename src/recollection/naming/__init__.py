@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["NameNeurons", "SpikeSVM"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type:
     if name == "NameNeurons":
         from .neurons import NameNeurons
 

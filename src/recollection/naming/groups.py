@@ -239,23 +239,31 @@ def group_split(labels: np.ndarray, groups: np.ndarray, train_per_class: Sequenc
                 classes: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One random (train, test) split keeping groups whole: groups in random order join the training
     side while their class has fewer than ``train_per_class[c]`` images there (so it may overshoot by
-    one group), the rest are tested. Every class must end up on both sides."""
+    one group), except a class's last group when none of it is tested yet; the rest are tested. Every
+    class ends up on both sides (``train_per_class`` is indexed like the sorted class labels)."""
     labels = np.asarray(labels)
     require_two_groups(labels, groups, "a train/test split", classes)
     codes, sizes, dominant = _codes(labels, groups)
-    have = np.zeros(int(labels.max()) + 1, np.int64)
+    present = np.unique(labels)
+    target = {int(c): int(train_per_class[k]) for k, c in enumerate(present)}
+    left = {int(c): int(np.sum(dominant == c)) for c in present}
+    have = dict.fromkeys(target, 0)
+    tested = dict.fromkeys(target, False)
     train_group = np.zeros(len(sizes), bool)
     for g in rng.permutation(len(sizes)):
-        c = dominant[g]
-        if have[c] < train_per_class[int(np.searchsorted(np.unique(labels), c))]:
+        c = int(dominant[g])
+        left[c] -= 1
+        if have[c] < target[c] and (left[c] > 0 or tested[c]):
             train_group[g] = True
-            have[c] += sizes[g]
+            have[c] += int(sizes[g])
+        else:
+            tested[c] = True
     train = train_group[codes]
-    for c in np.unique(labels):
-        if train[labels == c].all():
+    for c in present:
+        if train[labels == c].all() or not train[labels == c].any():
             name = classes[int(c)] if classes is not None else str(c)
-            raise GroupError(f"class {name}: {train_per_class[int(np.searchsorted(np.unique(labels), c))]} training "
-                             f"images per class take every group of it ({int(np.sum(labels == c))} images); ask for fewer")
+            raise GroupError(f"class {name}: its groups span other classes so that a split leaves it on one side "
+                             "only; give each class groups of its own")
     everything = np.arange(len(labels))
     return everything[train], everything[~train]
 

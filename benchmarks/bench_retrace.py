@@ -33,6 +33,7 @@ from recollection.cnn.alexnet import AlexNet  # noqa: E402
 from recollection.retrace import steps as S  # noqa: E402
 from recollection.retrace.engine import Recollector  # noqa: E402
 from recollection.retrace.normalize import normalize as engine_normalize  # noqa: E402
+from recollection.retrace.record import record  # noqa: E402
 
 FAVOURITE = dict(normalize="rescale_std", positivise=True, positivise_conv=True)
 TARGETS = {
@@ -207,17 +208,16 @@ def profile_recall(model, x: torch.Tensor, timer: Timer, repeats: int) -> list[d
     import candidate_fixes as CF
 
     rec = Recollector(model, device=x.device, **FAVOURITE)
-    trace = rec.perceive(x)
+    trace = record(model, x, keep_all=True)  # every op's output: the forward layers' inputs
     result = rec.recall(trace, "class")
-    weighted = [i for i, s in enumerate(trace.steps)
-                if isinstance(s.module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.MaxPool2d))]
+    weighted = [i for i, s in enumerate(trace.steps) if s.kind in ("linear", "conv", "maxpool")]
     inputs = [m.value for m in result.cascade[:-1]]  # what each weighted step received, source first
     layer_names = {t.layer: t.name for t in trace.taps}
     rows = []
     for i, y in zip(reversed(weighted), inputs):
         step = trace.steps[i]
         m = step.module
-        fin = trace.inputs if i == 0 else trace.steps[i - 1].output
+        fin = trace.inputs if step.inputs[0] == -1 else trace.steps[step.inputs[0]].output
         fix = None
         if isinstance(m, torch.nn.Linear):
             kind = "linear (y @ W)"
@@ -226,14 +226,14 @@ def profile_recall(model, x: torch.Tensor, timer: Timer, repeats: int) -> list[d
             fwd = lambda m=m, fin=fin: m(fin.flatten(1))  # noqa: E731
         elif isinstance(m, torch.nn.Conv2d):
             kind = f"conv_transpose2d k{m.kernel_size[0]} s{m.stride[0]}"
-            y = y.reshape(step.output.shape)
+            y = y.reshape(step.output_shape)
             back = lambda y=y, m=m, step=step: S.conv_backward(y, m, step.input_shape)  # noqa: E731
             if m.stride != (1, 1):
                 fix = lambda y=y, m=m, step=step: CF.conv_backward_phase(y, m, step.input_shape)  # noqa: E731
             fwd = lambda m=m, fin=fin: m(fin)  # noqa: E731
         else:
             kind = "unpool (scatter_add)"
-            y = y.reshape(step.output.shape)
+            y = y.reshape(step.output_shape)
             back = lambda y=y, step=step: S.unpool_switches(y, step.switches, step.input_shape)  # noqa: E731
             fwd = lambda m=m, fin=fin: torch.nn.functional.max_pool2d(  # noqa: E731
                 fin, m.kernel_size, m.stride, m.padding, return_indices=True)

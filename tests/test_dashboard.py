@@ -51,7 +51,8 @@ def bomb() -> bytes:
 # --- handlers -------------------------------------------------------------------------------------
 def test_options_list_models_samples_and_choices(board):
     options = json.loads(board.handle("GET", "/api/options").body)
-    assert [m["name"] for m in options["models"]] == ["digits", "alexnet", "alexnet-convpool"]
+    assert [m["name"] for m in options["models"]] == ["digits", "alexnet", "alexnet-convpool", "vgg16", "vgg16_bn",
+                                                      "resnet18"]
     assert options["models"][0]["pretrained"] is True
     assert "digit-0" in options["samples"] and "rescale_std" in options["options"]["normalize"]["choices"]
     assert options["options"]["normalize"]["default"] == "rescale_std" and options["options"]["normalize"]["help"]

@@ -19,8 +19,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from recollection.cli import app
-from recollection.dashboard.app import OPTION_KEYS, Dashboard
+from recollection.dashboard.app import FORM, SOURCE_PARTS, Dashboard
 from recollection.dashboard.inputs import UPLOAD_LONG_SIDE, UPLOAD_MAX_PIXELS
+
+OPTION_KEYS = (*FORM, *SOURCE_PARTS)  # every key the page's forms send (the option schema and the source parts)
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)), deadline=None, derandomize=os.environ.get("FUZZ_RANDOM") is None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -45,8 +47,8 @@ def body_values(board: Dashboard) -> st.SearchStrategy:
     samples = ["digit-1", "digit-7", "../../etc/passwd", "", *naming.get("test", [])[:2], *naming.get("train", [])[:1],
                *naming.get("train", [])[-1:]]
     words = ["digits", "vgg", "class", "class:3", "²", "٣", "layer", "random", "zero", "last-layer", "random-class", "Face",
-             "Motor", "rate", "spikes", "true", "off", "-1", "1e400", *options["normalize"], *options["unpool"],
-             *options["views"], *samples]
+             "Motor", "rate", "spikes", "true", "off", "-1", "1e400", *options["options"]["normalize"]["choices"],
+             *options["options"]["unpool"]["choices"], *options["options"]["view"]["choices"], *samples]
     keys = ["image", "config", "a", "b", "sample", "upload", "face", "motor", "name", "flavour", "cue", *OPTION_KEYS]
     scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=12)
                | st.sampled_from(words))

@@ -83,7 +83,7 @@ def test_embedded_digits_model_names_the_drawn_demo_digits():
 
 def test_unknown_model_name():
     with pytest.raises(OptionError, match="digits"):
-        load_model("vgg16")
+        load_model("vgg19")
 
 
 def test_alexnet_offline_gives_instructions(monkeypatch, tmp_path):
@@ -97,6 +97,84 @@ def test_alexnet_offline_gives_instructions(monkeypatch, tmp_path):
         load_model("alexnet")
     message = str(info.value)
     assert "--weights" in message and "--model digits" in message and "alexnet-owt-7be5be79.pth" in message
+
+
+# --------------------------------------------------------------------------------------
+# VGG-16, VGG-16-BN, ResNet-18: torchvision's layouts (state-dict keys and shapes)
+# --------------------------------------------------------------------------------------
+
+VGG16_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+VGG16_BN_CONVS = (0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40)
+
+
+def _torchvision_vgg_keys(convs, bn: bool) -> list[str]:
+    keys = []
+    for i in convs:
+        keys += [f"features.{i}.weight", f"features.{i}.bias"]
+        if bn:
+            keys += [f"features.{i + 1}.{p}" for p in ("weight", "bias", "running_mean", "running_var",
+                                                         "num_batches_tracked")]
+    return keys + [f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")]
+
+
+def _torchvision_resnet18_keys() -> list[str]:
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    keys = ["conv1.weight"] + [f"bn1.{p}" for p in bn]
+    for stage in range(1, 5):
+        for block in range(2):
+            prefix = f"layer{stage}.{block}"
+            keys += [f"{prefix}.conv1.weight"] + [f"{prefix}.bn1.{p}" for p in bn]
+            keys += [f"{prefix}.conv2.weight"] + [f"{prefix}.bn2.{p}" for p in bn]
+            if stage > 1 and block == 0:
+                keys += [f"{prefix}.downsample.0.weight"] + [f"{prefix}.downsample.1.{p}" for p in bn]
+    return keys + ["fc.weight", "fc.bias"]
+
+
+@pytest.mark.parametrize("name,keys", [
+    ("vgg16", _torchvision_vgg_keys(VGG16_CONVS, False)),
+    ("vgg16_bn", _torchvision_vgg_keys(VGG16_BN_CONVS, True)),
+    ("resnet18", _torchvision_resnet18_keys()),
+])
+def test_torchvision_layouts_have_torchvisions_keys_and_shapes(name, keys):
+    from recollection.cnn.loaders import build_imagenet
+
+    state = build_imagenet(name).state_dict()
+    assert list(state) == keys
+    n_params = sum(v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var",
+                                                                            "num_batches_tracked")))
+    assert n_params == {"vgg16": 138_357_544, "vgg16_bn": 138_365_992, "resnet18": 11_689_512}[name]
+    if name == "resnet18":
+        assert state["layer2.0.downsample.0.weight"].shape == (128, 64, 1, 1) and state["fc.weight"].shape == (1000, 512)
+    else:
+        assert state["classifier.0.weight"].shape == (4096, 25088)
+
+
+def test_resnet18_loads_weights_from_a_file_and_gives_offline_advice(monkeypatch, tmp_path):
+    from recollection.cnn.resnet import resnet18
+    from recollection.errors import WeightsError
+
+    torch.manual_seed(3)
+    net = resnet18()
+    path = tmp_path / "mine.pth"
+    torch.save(net.state_dict(), path)
+    info = load_model("resnet18", path)
+    assert torch.equal(info.model.fc.weight, net.fc.weight) and info.size == 224 and len(info.classes) == 1000
+    assert not info.model.training
+    random = load_model("resnet18", random_init=True)
+    assert random.weights.startswith("random") and not torch.equal(random.model.fc.weight, net.fc.weight)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(WeightsError) as info:
+        load_model("resnet18", download_ok=False)
+    message = str(info.value)
+    assert "resnet18-f37072fd.pth" in message and "--weights" in message and str(tmp_path / "hub") in message
+    with pytest.raises(WeightsError, match="does not fit ResNet"):
+        load_model("resnet18", _alexnet_file(tmp_path))
+
+
+def _alexnet_file(tmp_path):
+    path = tmp_path / "alexnet.pth"
+    torch.save(AlexNet().state_dict(), path)
+    return path
 
 
 def test_random_weight_controls_are_seeded_and_leave_the_global_rng_alone() -> None:

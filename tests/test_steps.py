@@ -416,3 +416,93 @@ def test_unpool_random_never_lands_outside_its_window_with_padding_and_dilation(
                 y[0, 0, i, j] = 1.0
                 r, c = S.unpool_random(y, pool, shape, torch.Generator().manual_seed(seed))[0, 0].nonzero()[0].tolist()
                 assert r in {2 * i - 1 + 2 * t for t in range(3)} and c in {2 * j - 1 + 2 * t for t in range(3)}
+
+
+# --------------------------------------------------------------------------------------
+# 3. The rules of the graph ops (BatchNorm, add, cat, average pool, scale) are adjoints too,
+#    and switches-overwrite is MaxUnpool2d
+# --------------------------------------------------------------------------------------
+
+def _rule(step, y):
+    from recollection.retrace.backward import backward
+
+    return backward(step, y, unpool=None)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_batchnorm_rule_is_the_adjoint_of_its_linear_part(n, c, hw, seed):
+    from recollection.retrace.record import record
+
+    bn = nn.BatchNorm2d(c).double().eval()
+    g = _rng(seed)
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.randn(c, generator=g, dtype=torch.float64))
+        bn.running_var.copy_(torch.rand(c, generator=g, dtype=torch.float64) + 0.1)
+        bn.weight.copy_(torch.randn(c, generator=g, dtype=torch.float64))
+        bn.bias.copy_(torch.randn(c, generator=g, dtype=torch.float64))
+    x = _randn(n, c, hw, hw, seed=seed)
+    [step] = record(bn, x).steps
+    with torch.no_grad():
+        ax = bn(x) - bn(torch.zeros_like(x))  # the linear part: biases are ignored, as everywhere
+    y = _randn(*ax.shape, seed=seed + 1)
+    [aty] = _rule(step, y)
+    assert _close(_dot(ax, y), _dot(x, aty))
+
+
+class _Residual(nn.Module):
+    """x -> (conv(x) + x, 2·x − conv(x), cat(x, conv(x))) as one output: add, subtract, scale and cat at once."""
+
+    def __init__(self, c: int, seed: int):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False).double()
+
+    def forward(self, x):
+        h = self.conv(x)
+        joined = torch.cat([h + x, 2 * x - h, x / 4], dim=1)
+        return torch.cat([joined, h], 1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(2, 6), st.integers(0, 2**31 - 1))
+def test_add_sub_scale_and_cat_walk_back_as_the_adjoint(n, c, hw, seed):
+    from recollection.retrace.engine import Recollector
+
+    model = _Residual(c, seed % 1000).eval()
+    x = _randn(n, c, hw, hw, seed=seed)
+    rec = Recollector(model, normalize=None, positivise=False, positivise_conv=False, rectify_input=False)
+    trace = rec.perceive(x)
+    assert {s.kind for s in trace.steps} >= {"add", "scale", "cat", "conv"}
+    with torch.no_grad():
+        ax = model(x)
+    aty = rec.recall(trace, "last-layer").image  # walks back from y = A x
+    assert _close(_dot(ax, ax), _dot(x, aty))
+
+
+@settings(max_examples=25, deadline=None)
+@given(pool_geometries(dilation=False), st.booleans(), st.integers(0, 2))
+def test_avgpool_rule_is_the_adjoint_of_avg_pool2d(geometry, count_include_pad, divisor):
+    from recollection.retrace.ops import PoolSpec
+
+    k, s, p, _, ceil, hw, seed = geometry
+    spec = PoolSpec(k, s, p, 1, ceil, count_include_pad, divisor or None)
+    x = _randn(2, 3, *hw, seed=seed)
+    ax = F.avg_pool2d(x, k, s, p, ceil, count_include_pad, divisor or None)
+    y = _randn(*ax.shape, seed=seed + 1)
+    aty = S.avgpool_backward(y, spec, x.shape)
+    assert aty.shape == x.shape
+    assert _close(_dot(ax, y), _dot(x, aty))
+
+
+@pytest.mark.parametrize("hw,k,s,p", [((55, 55), 3, 2, 0), ((27, 27), 3, 2, 0), ((13, 13), 3, 2, 0), ((9, 8), 3, 2, 1),
+                                      ((8, 8), 2, 2, 0)])
+def test_unpool_overwrite_is_max_unpool2d(hw, k, s, p):
+    """AlexNet's pools (55, 27, 13 px; 3×3 windows, stride 2) and others: the last write wins, as MaxUnpool2d."""
+    x = _randn(2, 4, *hw, seed=sum(hw))
+    pooled, idx = F.max_pool2d(x, k, s, p, return_indices=True)
+    y = _randn(*pooled.shape, seed=k + s)
+    got = S.unpool_overwrite(y, idx, x.shape)
+    assert torch.equal(got, F.max_unpool2d(y, idx, k, s, p, output_size=hw))
+    if k > s:  # overlapping windows: not the sum of the switches' adjoint
+        assert not torch.allclose(got, S.unpool_switches(y, idx, x.shape))

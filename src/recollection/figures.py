@@ -9,11 +9,15 @@ Every figure says how many values stand behind each curve or point (n).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .stats import Interval
+from .stats import Interval, Values
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -28,17 +32,18 @@ class Cell:
     values: np.ndarray
 
 
-def new_figure(width: float, height: float, ncols: int = 1, **subplot_kw):
-    """A figure and its axes, without pyplot."""
-    from matplotlib.figure import Figure
+def new_figure(width: float, height: float, ncols: int = 1, **subplot_kw: Any) -> tuple[Figure, Any]:
+    """A figure and its axes (one Axes, or an array of them when ``ncols`` > 1), without pyplot (a Figure
+    that Jupyter shows even when pyplot was never imported)."""
+    from .plotting import PlotFigure
 
-    fig = Figure(figsize=(width, height))
+    fig = PlotFigure(figsize=(width, height))
     axes = fig.subplots(1, ncols, **subplot_kw)
     return fig, axes
 
 
-def cdf(samples: dict[str, Sequence[float]], xlabel: str, title: str,
-        ylabel: str = "fraction of values ≤ x", medians: bool = False):
+def cdf(samples: Mapping[str, Values], xlabel: str, title: str,
+        ylabel: str = "fraction of values ≤ x", medians: bool = False) -> Figure:
     """Empirical CDF of each sample, starting at 0 left of its smallest value; n, mean and median in
     the legend (and, with ``medians``, a dotted line at each median)."""
     fig, ax = new_figure(5.8, 3.9)
@@ -62,10 +67,10 @@ def cdf(samples: dict[str, Sequence[float]], xlabel: str, title: str,
     return fig
 
 
-def _draw_cell(ax, x: float, cell: Cell, colour: str, label: str | None = None) -> None:
+def _draw_cell(ax: Axes, x: float, cell: Cell, colour: str, label: str | None = None) -> None:
     """A mean with its interval, or, below three values, the values themselves and their mean."""
     ci = cell.interval
-    if ci.has_interval:
+    if ci.low is not None and ci.high is not None:  # it has an interval
         ax.errorbar(x, ci.estimate, yerr=[[ci.estimate - ci.low], [ci.high - ci.estimate]], fmt="o", color=colour,
                     capsize=3, markersize=4, label=label)
     elif ci.n:
@@ -73,7 +78,7 @@ def _draw_cell(ax, x: float, cell: Cell, colour: str, label: str | None = None) 
         ax.plot([x], [ci.estimate], "o", color=colour, markersize=4, label=label)
 
 
-def means(cells: Sequence[Cell], xlabel: str, ylabel: str, title: str):
+def means(cells: Sequence[Cell], xlabel: str, ylabel: str, title: str) -> Figure:
     """The mean of a metric (with its interval, or, when n < 3, its points as crosses) for each category."""
     fig, ax = new_figure(max(3.8, 0.6 * len(cells) + 2.0), 3.6)
     for i, cell in enumerate(cells):
@@ -89,8 +94,8 @@ def means(cells: Sequence[Cell], xlabel: str, ylabel: str, title: str):
     return fig
 
 
-def interaction(lines: dict[str, Sequence[Cell]], xlabel: str, ylabel: str, title: str,
-                paper: dict[str, Sequence[tuple[float, float]]] | None = None, log_x: bool | None = None):
+def interaction(lines: Mapping[str, Sequence[Cell]], xlabel: str, ylabel: str, title: str,
+                paper: Mapping[str, Sequence[tuple[Any, float]]] | None = None, log_x: bool | None = None) -> Figure:
     """A metric against one parameter (x), one line per value of another (intervals, or, when n < 3,
     the points as crosses); the published points (``paper``: line label → [(x, y)]) overlaid as open
     diamonds of the same colour."""

@@ -15,11 +15,12 @@ import inspect
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 Bounds = tuple[float, float] | None
+Values = Sequence[float] | np.ndarray  # a list of numbers or any NumPy array of them
 MIN_INTERVAL_N = 3  # below this, no interval: the points themselves are shown
 MIN_BCA_N = 10  # below this, the jackknife acceleration of BCa is too unstable: percentile
 RESAMPLES = 10_000
@@ -73,7 +74,7 @@ def difference_bounds(bounds: Bounds) -> Bounds:
     return None if bounds is None else (bounds[0] - bounds[1], bounds[1] - bounds[0])
 
 
-def mean_interval(values: Sequence[float], bounds: Bounds = None, *, level: float = LEVEL,
+def mean_interval(values: Values, bounds: Bounds = None, *, level: float = LEVEL,
                   resamples: int = RESAMPLES, seed: int = 0) -> Interval:
     """The mean with its bootstrap interval, clipped to ``bounds`` (the metric's range)."""
     x = _clean(values)
@@ -88,23 +89,24 @@ def mean_interval(values: Sequence[float], bounds: Bounds = None, *, level: floa
     return _clip(Interval(estimate, low, high, int(x.size), method, level), bounds)
 
 
-def difference_interval(a: Sequence[float], b: Sequence[float], paired: bool, bounds: Bounds = None, *,
+def difference_interval(a: Values, b: Values, paired: bool, bounds: Bounds = None, *,
                         level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> Difference:
     """``mean(a) − mean(b)`` with its bootstrap interval; ``bounds`` is the range of the metric itself
     (the difference is clipped to [lo − hi, hi − lo]). Paired: the differences are resampled."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    samples: tuple[np.ndarray, ...]
     if paired:
-        if a.shape != b.shape:
-            raise ValueError(f"paired samples must have the same length ({a.size} ≠ {b.size})")
-        keep = np.isfinite(a) & np.isfinite(b)
-        d = a[keep] - b[keep]
+        xa, xb = np.asarray(a, float), np.asarray(b, float)
+        if xa.shape != xb.shape:
+            raise ValueError(f"paired samples must have the same length ({xa.size} ≠ {xb.size})")
+        keep = np.isfinite(xa) & np.isfinite(xb)
+        d = xa[keep] - xb[keep]
         samples, n, estimate = (d,), int(d.size), float(d.mean()) if d.size else math.nan
-        constant = d.size and np.ptp(d) == 0
+        constant = bool(d.size) and bool(np.ptp(d) == 0)
     else:
-        a, b = _clean(a), _clean(b)
-        samples, n = (a, b), int(min(a.size, b.size))
-        estimate = float(a.mean() - b.mean()) if n else math.nan
-        constant = n and np.ptp(a) == 0 and np.ptp(b) == 0
+        xa, xb = _clean(a), _clean(b)
+        samples, n = (xa, xb), int(min(xa.size, xb.size))
+        estimate = float(xa.mean() - xb.mean()) if n else math.nan
+        constant = bool(n) and bool(np.ptp(xa) == 0) and bool(np.ptp(xb) == 0)
     if n == 0:
         return Difference(Interval(math.nan, None, None, 0, "none", level), paired)
     if n < MIN_INTERVAL_N:
@@ -116,7 +118,7 @@ def difference_interval(a: Sequence[float], b: Sequence[float], paired: bool, bo
     return Difference(_clip(Interval(estimate, low, high, n, method, level), difference_bounds(bounds)), paired, boot)
 
 
-def summary(values: Sequence[float], bounds: Bounds = None, *, level: float = LEVEL, seed: int = 0) -> dict:
+def summary(values: Values, bounds: Bounds = None, *, level: float = LEVEL, seed: int = 0) -> dict:
     """n, mean with its interval, median, sd, min and max of a list of values (e.g. accuracies)."""
     x = _clean(values)
     if x.size == 0:
@@ -128,7 +130,7 @@ def summary(values: Sequence[float], bounds: Bounds = None, *, level: float = LE
 
 
 # --- internals ----------------------------------------------------------------------------------
-def _clean(values: Sequence[float]) -> np.ndarray:
+def _clean(values: Values) -> np.ndarray:
     x = np.asarray(values, dtype=float).ravel()
     return x[np.isfinite(x)]
 
@@ -141,7 +143,7 @@ def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray
     return a.mean(axis=axis) - b.mean(axis=axis)
 
 
-def _bootstrap(samples: tuple[np.ndarray, ...], statistic, n: int, level: float, resamples: int,
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], n: int, level: float, resamples: int,
                seed: int) -> tuple[float, float, str, np.ndarray]:
     """BCa when n allows (falling back to percentile where BCa is undefined), percentile otherwise."""
     from scipy import stats
@@ -165,7 +167,7 @@ def _bootstrap(samples: tuple[np.ndarray, ...], statistic, n: int, level: float,
 
 
 def _clip(interval: Interval, bounds: Bounds) -> Interval:
-    if bounds is None or not interval.has_interval:
+    if bounds is None or interval.low is None or interval.high is None:  # no interval: nothing to clip
         return interval
     lo, hi = bounds
     low, high = max(interval.low, lo), min(interval.high, hi)

@@ -111,7 +111,12 @@ def layers(
     info = load_model(plain(model), random_init=True)
     trace = record(info.model, torch.zeros(1, info.channels, info.size, info.size))
     for tap in trace.taps:
-        out.print(f"{tap.number:>3}  {tap.name:<10} {'×'.join(map(str, tap.shape))}")
+        step = trace.steps[tap.layer]
+        out.print(f"{tap.number:>3}  {tap.name:<24} {'×'.join(map(str, tap.shape)):<14} {step.label} at {step.name}",
+                  highlight=False, soft_wrap=True)
+    out.print("\nlayer:N starts from the output map of layer N, counted back from the logits (0): every conv, "
+              "linear, pool, residual join (+) and concatenation the forward pass records, taken after the "
+              "BatchNorm and ReLU that directly follow it.", highlight=False)
 
 
 @app.command()

@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import RecollectionError, WeightsError
 from .alexnet import AlexNet, convpool_from
 from .digits import DigitsNet
-from .weights import ALEXNET_URL, load_into, load_state_dict, resolve_weights
+from .weights import ALEXNET_URL, RESNET18_URL, VGG16_BN_URL, VGG16_URL, load_into, load_state_dict, resolve_weights
 
 OFFLINE_HINT = "The embedded `--model digits` works offline."
 
@@ -63,6 +63,41 @@ def alexnet_weights_here() -> bool:
     """Are torchvision's AlexNet weights in the torch hub cache (no download needed)?"""
     try:
         resolve_weights(ALEXNET_URL, None, download_ok=False)
+        return True
+    except RecollectionError:
+        return False
+
+
+TORCHVISION_WEIGHTS = {"vgg16": VGG16_URL, "vgg16_bn": VGG16_BN_URL, "resnet18": RESNET18_URL}  # torchvision's files
+
+
+def build_imagenet(name: str) -> nn.Module:
+    """VGG-16, VGG-16-BN or ResNet-18 with torchvision's layout and random initialisation (global RNG)."""
+    from .resnet import resnet18
+    from .vgg import vgg16, vgg16_bn
+
+    return {"vgg16": vgg16, "vgg16_bn": vgg16_bn, "resnet18": resnet18}[name]()
+
+
+def load_torchvision_layout(name: str, weights: str | os.PathLike | None, *, random_init: bool,
+                            download_ok: bool) -> tuple[nn.Module, str, dict]:
+    """One of TORCHVISION_WEIGHTS' models with torchvision's ImageNet weights (hub cache, ``weights``, download)."""
+    if random_init:
+        with torch.random.fork_rng(devices=[]):  # a seeded control that leaves the caller's RNG alone
+            torch.manual_seed(0)
+            return build_imagenet(name), "random initialisation (seed 0)", {}
+    path = resolve_weights(TORCHVISION_WEIGHTS[name], weights, download_ok=download_ok, offline_hint=OFFLINE_HINT)
+    state = load_state_dict(path)
+    with torch.random.fork_rng(devices=[]):
+        model = build_imagenet(name)
+    load_into(model, state, str(path))
+    return model, str(path), {}
+
+
+def weights_here(name: str) -> bool:
+    """Are a model's torchvision weights in the torch hub cache (no download needed)?"""
+    try:
+        resolve_weights(TORCHVISION_WEIGHTS[name], None, download_ok=False)
         return True
     except RecollectionError:
         return False

@@ -131,4 +131,27 @@ def _alexnet_convpool(weights, *, random_init: bool, download_ok: bool) -> Built
     return Built(*load_alexnet(weights, random_init=random_init, download_ok=download_ok, convpool=True))
 
 
+def _torchvision_weights_here(name: str) -> Callable[[], bool]:
+    def here() -> bool:
+        from .loaders import weights_here
+
+        return weights_here(name)
+    return here
+
+
+def _torchvision_layout(name: str) -> Loader:
+    def load(weights, *, random_init: bool, download_ok: bool) -> Built:
+        from .loaders import load_torchvision_layout
+
+        return Built(*load_torchvision_layout(name, weights, random_init=random_init, download_ok=download_ok))
+    return load
+
+
+for _name, _help in (("vgg16", "torchvision's ImageNet VGG-16"),
+                     ("vgg16_bn", "torchvision's ImageNet VGG-16 with BatchNorm"),
+                     ("resnet18", "torchvision's ImageNet ResNet-18 (residual joins, BatchNorm)")):
+    register_model(_name, classes=imagenet_classes, size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, help=_help,
+                   weights_available=_torchvision_weights_here(_name))(_torchvision_layout(_name))
+
+
 __all__ = ["Built", "ModelSpec", "get_model", "list_models", "model_options", "register_model"]

@@ -15,6 +15,9 @@ from ..data.download import DownloadError, check_hash_prefix, download
 from ..errors import WeightsError
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+VGG16_BN_URL = "https://download.pytorch.org/models/vgg16_bn-6c64b313.pth"
+RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.[^.]+$")
 _CHECKPOINT_KEYS = ("state_dict", "model")

@@ -8,7 +8,7 @@ import math
 import secrets
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from PIL import Image
 
@@ -83,7 +83,7 @@ def shrink_upload(image: Image.Image) -> Image.Image:
 
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-NUMBER_RANGES = {"seed": (0, MAX_SEED)}  # keys whose numbers a generator or index takes as they are
+NUMBER_RANGES: dict[str, tuple[int, int]] = {"seed": (0, MAX_SEED)}  # keys whose numbers a generator or index takes as they are
 
 
 def bool_option(config: dict, key: str, default: bool) -> bool:
@@ -112,13 +112,14 @@ def number_option(config: dict, key: str, default: float, kind: Callable = float
             number = int(value) if isinstance(value, int) else int(number)
     except (TypeError, ValueError, OverflowError):
         raise ClientError(f"{key} must be {'an integer' if kind is int else 'a number'}, got {_shown(value)}") from None
-    low, high = NUMBER_RANGES.get(key, (None, None))
-    if low is not None and not low <= number <= high:
+    bounds = NUMBER_RANGES.get(key)
+    if bounds is not None and not bounds[0] <= number <= bounds[1]:
+        low, high = bounds
         raise ClientError(f"{key} must be between {low} and {high}, got {_shown(value)}")
     return kind(number)
 
 
-def choice_option(config: dict, key: str, choices, default: str) -> str:
+def choice_option(config: dict, key: str, choices: Sequence[str], default: str) -> str:
     value = config.get(key, default)
     if not isinstance(value, str) or value not in choices:
         raise ClientError(f"unknown {key} {_shown(value)}; choose from {', '.join(choices)}")

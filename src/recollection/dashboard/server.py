@@ -12,12 +12,14 @@ preflight that this server never grants.
 
 from __future__ import annotations
 
+import io
 import queue
 import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .app import Dashboard, Response
@@ -39,6 +41,13 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 }
+Request = socket.socket | tuple[bytes, socket.socket]  # socketserver's request (a TCP server's: its socket)
+
+
+class Headers(Protocol):
+    """A request's headers as the gate reads them (``http.server``'s message, or a dict in tests)."""
+
+    def get(self, name: str, /) -> str | None: ...
 
 
 # --- who may talk to the server ---------------------------------------------------------------------
@@ -78,7 +87,7 @@ class Gate:
             return False
         return name in self.names or name.endswith(".localhost") or (self.wildcard and is_ip_literal(name))
 
-    def refusal(self, method: str, path: str, headers) -> str | None:
+    def refusal(self, method: str, path: str, headers: Headers) -> str | None:
         """Why the request is refused (HTTP 403), or None when it may proceed."""
         host = headers.get("Host")
         if host is None:
@@ -116,11 +125,12 @@ def _same_origin(origin: str, host: str) -> bool:
 
 
 # --- reading a request within a deadline ------------------------------------------------------------
-class DeadlineReader:
+class DeadlineReader(io.BufferedIOBase):
     """The connection's input with a deadline on the whole request, not only on each read, so a
     client that trickles bytes cannot hold a worker for longer than REQUEST_DEADLINE_S."""
 
-    def __init__(self, raw, sock: socket.socket) -> None:
+    def __init__(self, raw: io.BufferedIOBase, sock: socket.socket) -> None:
+        super().__init__()
         self.raw, self.sock = raw, sock
         self.deadline = time.monotonic() + REQUEST_DEADLINE_S
 
@@ -130,12 +140,13 @@ class DeadlineReader:
             raise TimeoutError("the client took too long to send its request")
         self.sock.settimeout(min(READ_TIMEOUT_S, left))
 
-    def readline(self, limit: int = -1) -> bytes:
+    def readline(self, limit: int | None = -1, /) -> bytes:
         self._arm()
         return self.raw.readline(limit)
 
-    def read(self, size: int = -1) -> bytes:
-        chunks, left = [], size
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Up to ``size`` bytes (the request body's length; nothing when no size is given)."""
+        chunks, left = [], -1 if size is None else size
         while left > 0:
             self._arm()
             chunk = self.raw.read(min(left, 1 << 20))
@@ -147,10 +158,11 @@ class DeadlineReader:
 
     def close(self) -> None:
         self.raw.close()
+        super().close()
 
 
-def make_handler(dashboard: Dashboard, quiet: bool = True, gate: Gate | None = None):
-    gate = gate or Gate("127.0.0.1")
+def make_handler(dashboard: Dashboard, quiet: bool = True, gate: Gate | None = None) -> type[BaseHTTPRequestHandler]:
+    checks = gate or Gate("127.0.0.1")
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "recollection-dashboard"
@@ -184,15 +196,13 @@ def make_handler(dashboard: Dashboard, quiet: bool = True, gate: Gate | None = N
 
         def _dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
-            refused = gate.refusal(method, url.path, self.headers)
+            refused = checks.refusal(method, url.path, self.headers)
             if refused:
                 self.close_connection = True  # any body stays unread
                 return self._send(Response.error(refused, 403))
-            body = b""
-            if method == "POST":
-                body = self._body()
-                if body is None:
-                    return
+            body = self._body() if method == "POST" else b""
+            if body is None:  # refused (answered already)
+                return
             self.connection.settimeout(READ_TIMEOUT_S)  # the request is in: no deadline on the answer
             self._send(dashboard.handle(method, url.path, url.query, body, self.headers.get("Content-Type", "")))
 
@@ -226,7 +236,7 @@ def make_handler(dashboard: Dashboard, quiet: bool = True, gate: Gate | None = N
         def do_POST(self) -> None:  # noqa: N802
             self._dispatch("POST")
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             if not quiet:
                 super().log_message(format, *args)
 
@@ -241,18 +251,20 @@ class DashboardServer(HTTPServer):
     daemon_threads = True  # kept for callers that set it; the workers are daemon threads anyway
     request_queue_size = 64  # the kernel's backlog: a burst is accepted at once, then queued or answered 503
 
-    def __init__(self, address, handler, workers: int = WORKERS, waiting: int = WAITING) -> None:
+    def __init__(self, address: tuple[str, int] | tuple[str, int, int, int], handler: type[BaseHTTPRequestHandler],
+                 workers: int = WORKERS, waiting: int = WAITING) -> None:
         self._waiting: queue.Queue = queue.Queue(maxsize=waiting)
         self._workers = [threading.Thread(target=self._work, name=f"dashboard-{i}", daemon=True) for i in range(workers)]
         super().__init__(address, handler)
         for thread in self._workers:
             thread.start()
 
-    def process_request(self, request, client_address) -> None:
+    def process_request(self, request: Request, client_address: Any) -> None:
         try:
             self._waiting.put_nowait((request, client_address))
         except queue.Full:
-            self._busy(request)
+            if isinstance(request, socket.socket):  # always, on a TCP server
+                self._busy(request)
             self.shutdown_request(request)
 
     def _work(self) -> None:
@@ -280,7 +292,7 @@ class DashboardServer(HTTPServer):
         except OSError:
             pass
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: Request, client_address: Any) -> None:
         """One line, not a traceback: a client that went away is not the server's problem."""
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
@@ -316,6 +328,8 @@ def make_server(host: str = "127.0.0.1", port: int = 8765, dashboard: Dashboard 
 def url_of(server: HTTPServer) -> str:
     """The server's address as a URL (IPv6 in brackets)."""
     host, port = server.server_address[:2]
+    if isinstance(host, (bytes, bytearray)):
+        host = host.decode()
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 

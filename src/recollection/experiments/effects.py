@@ -40,7 +40,7 @@ class Effect:
     levels: list[Level]
 
     @property
-    def reference(self):
+    def reference(self) -> object:
         return self.levels[0].value
 
     def as_dict(self) -> dict:
@@ -76,7 +76,7 @@ def effect_in_grid(results: Results, grid: Grid, param: str, values: list, metri
     by_value = {json.dumps(v, sort_keys=True): {key(r): float(r[metric]) for r in grid.rows
                                                 if r.get(param) == v and r.get(metric) is not None} for v in values}
     reference = by_value[json.dumps(values[0], sort_keys=True)]
-    levels = []
+    levels: list[Level] = []
     for v in values:
         cells = by_value[json.dumps(v, sort_keys=True)]
         sample = np.array(list(cells.values()), float)

@@ -4,13 +4,14 @@ matplotlib's object API only: no ``matplotlib.use``, no pyplot."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping
 
 import numpy as np
 
 from .. import figures
 from ..figures import COLOURS, Cell
 from ..io import figure_png
+from ..stats import Values
 from .effects import Effect, Interaction
 from .stats import Estimate
 
@@ -27,7 +28,7 @@ def where(grid: str, fixed: dict, several: bool) -> str:
     return f"\n({'; '.join(parts)})" if parts else ""
 
 
-def cdf(samples: dict[str, Sequence[float]], metric: str, title: str) -> bytes:
+def cdf(samples: Mapping[str, Values], metric: str, title: str) -> bytes:
     return figure_png(figures.cdf(samples, metric, title, ylabel="fraction of points ≤ x"), DPI)
 
 
@@ -55,16 +56,17 @@ def estimation(e: Estimate) -> bytes:
         for body in parts["bodies"]:
             body.set_facecolor("#7f7f7f")
             body.set_alpha(0.5)
-    if d.has_interval:
-        right.errorbar(0, d.estimate, yerr=[[d.estimate - d.low], [d.high - d.estimate]], fmt="o", color="black",
+    if d.low is not None and d.high is not None:  # it has an interval
+        low, high = d.low, d.high
+        right.errorbar(0, d.estimate, yerr=[[d.estimate - low], [high - d.estimate]], fmt="o", color="black",
                        capsize=4)
         right.set_title(f"{d.estimate:+.4f}\n{d.text(signed=True)}", fontsize=7)
     else:
+        low = high = d.estimate
         diffs = e.a - e.b if e.paired else np.array([d.estimate])
         right.scatter(np.zeros(diffs.size), diffs, color="black", marker="x")
         right.set_title(f"{d.estimate:+.4f}\n{d.text()}", fontsize=7)
     right.axhline(0, color="black", linewidth=0.8, linestyle=":")
-    low, high = (d.low, d.high) if d.has_interval else (d.estimate, d.estimate)
     span = max(abs(high), abs(low), 1e-12)
     right.set_ylim(-1.6 * span if low >= 0 else min(low * 1.3, -0.2 * span),
                    1.6 * span if high <= 0 else max(high * 1.3, 0.2 * span))

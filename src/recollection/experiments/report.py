@@ -130,7 +130,7 @@ def overview(results: Results, seed: int) -> Section:
     return s
 
 
-def comparisons(found) -> Section:
+def comparisons(found: list[Estimate]) -> Section:
     s = Section("Comparisons", "Mean difference a − b with its 95 % bootstrap interval; paired where the points "
                 "are paired (same images, pairs or splits and every other parameter equal on both sides). An "
                 "unpaired comparison uses only the cells both sides share. " + INTERVALS)

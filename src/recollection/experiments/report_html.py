@@ -7,8 +7,12 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .results_dir import STUDY_COPY
+
+if TYPE_CHECKING:
+    from .stats import Results
 
 
 @dataclass
@@ -34,7 +38,7 @@ class Section:
     gallery: list[tuple[str, list[tuple[str, bytes | None]]]] = field(default_factory=list)  # (row, [(caption, png)])
 
 
-def num(x, digits: int = 4) -> str:
+def num(x: object, digits: int = 4) -> str:
     if x is None:
         return "–"
     if isinstance(x, float):
@@ -59,7 +63,7 @@ figcaption{font-size:13px;color:#555;max-width:640px}
 pre{background:#f7f7f7;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}"""
 
 
-def to_html(results, sections: list[Section]) -> str:
+def to_html(results: Results, sections: list[Section]) -> str:
     e = html.escape
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(results.meta['study']['name'])}"
              f" — recollection report</title><style>{CSS}</style></head><body>"]
@@ -89,7 +93,7 @@ def to_html(results, sections: list[Section]) -> str:
     return "\n".join(parts)
 
 
-def to_markdown(results, sections: list[Section], figure_dir: Path) -> str:
+def to_markdown(results: Results, sections: list[Section], figure_dir: Path) -> str:
     lines = []
     for s in sections:
         lines += [f"## {s.title}", ""]

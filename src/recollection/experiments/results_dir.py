@@ -13,12 +13,15 @@ import socket
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from .. import __version__
 from ..errors import RecollectionError
 from ..io import output_error, write_bytes, write_text
-from .schema import StudyError
+from .schema import Engine, StudyError
+
+if TYPE_CHECKING:
+    from .study import Study
 
 LOG = "points.jsonl"
 DAMAGED = "points.damaged"  # lines of the log that could not be read, kept for inspection
@@ -29,6 +32,19 @@ ARTIFACTS = "artifacts"
 LOCK = ".lock"
 
 Notice = Callable[[str], None]
+
+
+class PlanView(Protocol):
+    """What :func:`write_meta` reads of a run's plan (a :class:`~recollection.experiments.runner.Plan`)."""
+
+    @property
+    def points(self) -> list[dict]: ...
+    @property
+    def grids(self) -> list[tuple[str, list[int]]]: ...
+    @property
+    def invalid(self) -> Sequence[Any]: ...
+    @property
+    def skip_invalid(self) -> bool: ...
 
 
 class ResultsBusy(RecollectionError):
@@ -47,7 +63,7 @@ def make_dirs(out: Path) -> None:
         raise output_error(out, e) from None
 
 
-def check_results_dir(out: Path, study) -> dict | None:
+def check_results_dir(out: Path, study: Study) -> dict | None:
     """The directory's meta.json if it belongs to this study; an error if it belongs to another."""
     meta_path = out / META
     if meta_path.exists():
@@ -69,7 +85,7 @@ def check_results_dir(out: Path, study) -> dict | None:
     return None
 
 
-def write_meta(out: Path, study, engine, plan, overrides: list[str], backend: str, started: str,
+def write_meta(out: Path, study: Study, engine: Engine, plan: PlanView, overrides: list[str], backend: str, started: str,
                finished: str | None) -> None:
     """Everything needed to read the results back: the study, its grids, the points and the versions."""
     import numpy
@@ -233,7 +249,7 @@ class ResultsLock:
         self.fd = fd
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.fd is None:
             return
         try:
@@ -276,7 +292,7 @@ def write_table(out: Path, params: list[str], metrics: list[str], hashes: list[s
     return path
 
 
-def fmt(value) -> str:
+def fmt(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -21,7 +21,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from types import FrameType
+from typing import Callable, Iterator
 
 from ..io import write_text
 from .engines import get_engine
@@ -36,6 +37,7 @@ __all__ = ["ARTIFACTS", "LOG", "META", "STUDY_COPY", "TABLE", "Interrupted", "In
 
 RESULT_NEUTRAL_DATA = ("device", "cache", "gallery")  # settings that cannot change a result
 MAX_NAMED_GROUPS = 6
+Progress = Callable[[int], None]  # called with the number of points just finished
 
 
 class InvalidPoints(StudyError):
@@ -159,14 +161,14 @@ def invalid_groups(study: Study, points: list[dict], problems: list[str | None])
 
 
 @contextmanager
-def stop_on_sigterm():
+def stop_on_sigterm() -> Iterator[None]:
     """SIGTERM (``timeout``, a scheduler) raises :class:`Interrupted`, so workers are stopped and the
     lock released as on Ctrl-C. Only the main thread can handle signals; elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(f"stopped by {signal.Signals(signum).name}")
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -178,7 +180,7 @@ def stop_on_sigterm():
 
 # --- the whole run ------------------------------------------------------------------------------
 def run_study(study: Study, out: str | os.PathLike, *, workers: int | None = None, ray: str | None = None,
-              overrides: list[str] | None = None, progress: Callable | None = None,
+              overrides: list[str] | None = None, progress: Progress | None = None,
               on_start: Callable[[int, int], None] | None = None, skip_invalid: bool = False,
               notice: Notice = warn) -> RunSummary:
     """Run every point not yet done; ``progress(n)`` is called as points finish, ``notice(line)`` for
@@ -195,7 +197,8 @@ def run_study(study: Study, out: str | os.PathLike, *, workers: int | None = Non
 
 
 def _run_locked(study: Study, out: Path, plan: Plan, workers: int | None, ray: str | None, overrides: list[str],
-                progress: Callable | None, on_start: Callable | None, notice: Notice) -> RunSummary:
+                progress: Progress | None, on_start: Callable[[int, int], None] | None,
+                notice: Notice) -> RunSummary:
     engine = get_engine(study.engine)
     points = plan.points
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -204,8 +207,9 @@ def _run_locked(study: Study, out: Path, plan: Plan, workers: int | None, ray: s
     write_text(out / STUDY_COPY, study.text)
     log = ResultLog(out / LOG)
     records = log.read()
-    if log.damaged:
-        notice(log.warning())
+    warning = log.warning()
+    if warning:
+        notice(warning)
         log.compact(records)
     pending = [p for p in points if p["_hash"] not in records or records[p["_hash"]]["error"]]
     summary = RunSummary(out, len(points), len(points) - len(pending), backend=backend,
@@ -227,7 +231,7 @@ def _run_locked(study: Study, out: Path, plan: Plan, workers: int | None, ray: s
 
 
 def _run_pending(engine: Engine, study: Study, out: Path, pending: list[dict], records: dict, log: ResultLog,
-                 summary: RunSummary, workers: int | None, ray: str | None, progress: Callable | None) -> None:
+                 summary: RunSummary, workers: int | None, ray: str | None, progress: Progress | None) -> None:
     engine.prepare(study.data, pending)
     workers = workers or os.cpu_count() or 1
     units = make_units(engine, pending, workers)
@@ -250,7 +254,8 @@ def done_count(study: Study, out: Path, notice: Notice = warn) -> tuple[Plan, in
     plan = plan_study(study)
     log = ResultLog(out / LOG)
     records = log.read()
-    if log.damaged:
-        notice(log.warning())
+    warning = log.warning()
+    if warning:
+        notice(warning)
     done = sum(1 for p in plan.points if p["_hash"] in records and not records[p["_hash"]]["error"])
     return plan, done

@@ -7,7 +7,7 @@ Engines register themselves with :func:`register_engine`; ``engines.py`` imports
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from ..errors import RecollectionError
 from ..schema import Param, type_name
@@ -60,7 +60,7 @@ class Engine:
         """Points with equal keys are run together and share their intermediates."""
         return tuple(sorted((k, repr(v)) for k, v in params.items() if k not in ("repeat", "seed") and not k.startswith("_")))
 
-    def prepare(self, data: dict, points: list[dict], progress=None) -> None:
+    def prepare(self, data: dict, points: list[dict], progress: Callable[[int], None] | None = None) -> None:
         """Compute shared, cacheable intermediates once, before the points are dispatched."""
 
     def run_unit(self, data: dict, points: list[dict], artifacts: Path | None) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ class Engine:
         """Extras for the report once the points are done (e.g. the originals' thumbnails)."""
 
 
-E = TypeVar("E", bound=type)
+E = TypeVar("E", bound="type[Engine]")
 _REGISTRY: dict[str, Engine] = {}
 
 

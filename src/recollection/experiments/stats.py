@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -90,9 +91,12 @@ def load_results(out: str | Path, notice: Notice = warn) -> Results:
         raise RecollectionError(f"{out / META}: unreadable ({e}); rerun the study to rewrite it") from None
     log = ResultLog(out / LOG)
     records = log.read()
-    if log.damaged:
-        notice(log.warning())
-    rows, failures, where = [], [], {}
+    warning = log.warning()
+    if warning:
+        notice(warning)
+    rows: list[dict] = []
+    failures: list[dict] = []
+    where: dict[str, int] = {}
     for h in meta["points"]:
         r = records.get(h)
         if r is None:
@@ -118,7 +122,7 @@ def describe_grid(results: Results, label: str, rows: list[dict]) -> Grid:
     return Grid(label, rows, varying, fixed)
 
 
-def same_value(value, text) -> bool:
+def same_value(value: object, text: Any) -> bool:
     """A row's value equals a value written in the study file (``1`` matches ``1.0``, ``true`` ``True``)."""
     if str(value).lower() == str(text).strip().lower():
         return True
@@ -175,9 +179,10 @@ def comparison_samples(results: Results, comparison: dict) -> tuple[np.ndarray, 
         return (np.array([by_a[k] for k in shared], float), np.array([by_b[k] for k in shared], float), True,
                 label_a, label_b, left_out)
     cells = {key(r) for r in side_a} & {key(r) for r in side_b}
-    a = [r[metric] for r in side_a if key(r) in cells]
-    b = [r[metric] for r in side_b if key(r) in cells]
-    return np.array(a, float), np.array(b, float), False, label_a, label_b, len(side_a) + len(side_b) - len(a) - len(b)
+    in_a = [r[metric] for r in side_a if key(r) in cells]
+    in_b = [r[metric] for r in side_b if key(r) in cells]
+    return (np.array(in_a, float), np.array(in_b, float), False, label_a, label_b,
+            len(side_a) + len(side_b) - len(in_a) - len(in_b))
 
 
 def estimates(results: Results, seed: int = 0) -> list[Estimate]:
@@ -213,7 +218,7 @@ def selections(results: Results) -> list[dict]:
         for g, configs in groups.items():
             mean = lambda rows, m: float(np.mean([r[m] for r in rows]))
             scored = {cfg: mean(rows, s["metric"]) for cfg, rows in configs.items()}
-            best = (max if s["larger_is_better"] else min)(scored, key=scored.get)
+            best = (max if s["larger_is_better"] else min)(scored, key=scored.__getitem__)
             chosen.append({
                 "group": dict(zip(s["by"], g)), "metric": s["metric"], "value": scored[best],
                 "config": dict(zip(config_keys, best)), "candidates": len(scored),
@@ -233,7 +238,7 @@ def parse_paper_key(key: str) -> tuple[str, str, dict[str, str]]:
     return metric, stat or "mean", conditions
 
 
-STATISTICS = {"mean": np.mean, "median": np.median, "max": np.max, "min": np.min,
+STATISTICS: dict[str, Callable[[np.ndarray], Any]] = {"mean": np.mean, "median": np.median, "max": np.max, "min": np.min,
               "sd": lambda v: np.std(v, ddof=1) if v.size > 1 else 0.0}
 
 

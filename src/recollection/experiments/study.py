@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .engines import get_engine
-from .schema import StudyError, type_name
+from .schema import Engine, StudyError, type_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -173,7 +173,7 @@ def apply_override(raw: dict, item: str, path: Path) -> None:
     target[name] = parsed
 
 
-def check_param(engine, key: str, value: Any, where: str) -> Any:
+def check_param(engine: Engine, key: str, value: Any, where: str) -> Any:
     spec = engine.params.get(key)
     if spec is None:
         raise StudyError(f"{where}: unknown parameter of engine {engine.name}; expected one of "
@@ -181,7 +181,7 @@ def check_param(engine, key: str, value: Any, where: str) -> Any:
     return spec.check(value, where, StudyError)
 
 
-def read_grids(grid: Any, engine, where: str) -> list[dict]:
+def read_grids(grid: Any, engine: Engine, where: str) -> list[dict]:
     """A [grid] table is one product; [[grid]] tables are a union of products."""
     tables = [grid] if isinstance(grid, dict) else grid
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -202,13 +202,13 @@ def read_grids(grid: Any, engine, where: str) -> list[dict]:
     return grids
 
 
-def read_random(spec: dict, engine, where: str) -> dict:
+def read_random(spec: dict, engine: Engine, where: str) -> dict:
     if not spec:
         return {}
     n = spec.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise StudyError(f"{where}: [random] n: expected the number of random points (an integer ≥ 1), got {n!r}")
-    out = {"n": n, "params": {}}
+    params: dict[str, tuple[str, list]] = {}  # parameter → (distribution, its arguments)
     for key, dist in spec.items():
         if key == "n":
             continue
@@ -222,8 +222,8 @@ def read_random(spec: dict, engine, where: str) -> dict:
         if not isinstance(args, list) or not args or (kind != "choice" and len(args) != 2):
             raise StudyError(f"{where}: [random] {key}: {kind} expects [lo, hi]" if kind != "choice"
                              else f"{where}: [random] {key}: choice expects a non-empty list")
-        out["params"][key] = (kind, args)
-    return out
+        params[key] = (kind, args)
+    return {"n": n, "params": params}
 
 
 def check_keys(item: dict, schema: dict, where: str) -> None:
@@ -266,7 +266,7 @@ def read_selections(items: Any, where: str) -> list[Selection]:
     return out
 
 
-def expand(study: Study, engine) -> tuple[list[dict], list[tuple[int, ...]]]:
+def expand(study: Study, engine: Engine) -> tuple[list[dict], list[tuple[int, ...]]]:
     """Every point: engine defaults < [params] < one grid cell (or random draw) < repeat, seed; and for
     each point the grid tables that list it (effects are computed within a table, never across them)."""
     cells: list[tuple[dict, int]] = []
@@ -314,7 +314,7 @@ def draw(rng: np.random.Generator, kind: str, args: list) -> Any:
     return args[int(rng.integers(len(args)))]
 
 
-def check_comparisons(study: Study, engine, where: str) -> None:
+def check_comparisons(study: Study, engine: Engine, where: str) -> None:
     metrics = set(engine.metrics)
     for c in study.comparisons:
         needed = [c.metric] if c.param else [c.a, c.b]

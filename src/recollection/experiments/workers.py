@@ -12,7 +12,8 @@ import traceback
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Iterator
+from types import ModuleType
+from typing import Any, Generator
 
 from ..errors import RecollectionError
 from ..io import OutputError
@@ -49,11 +50,13 @@ def run_unit_safely(engine_name: str, data: dict, points: list[dict], artifacts:
 
 
 def error_text() -> str:
-    kind, value, _ = sys.exc_info()
+    """The exception being handled, in one line (with where it was raised, unless it is a user error)."""
+    _, value, tb = sys.exc_info()
+    kind = type(value).__name__
     if isinstance(value, RecollectionError):
-        return f"{kind.__name__}: {value}"
-    last = traceback.extract_tb(sys.exc_info()[2])[-1]
-    return f"{kind.__name__}: {value} (at {Path(last.filename).name}:{last.lineno})"
+        return f"{kind}: {value}"
+    last = traceback.extract_tb(tb)[-1]
+    return f"{kind}: {value} (at {Path(last.filename).name}:{last.lineno})"
 
 
 def error_kind() -> str:
@@ -105,7 +108,8 @@ def watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def run_local(engine: Engine, data: dict, units: list[list[dict]], artifacts: str, workers: int) -> Iterator[list[dict]]:
+def run_local(engine: Engine, data: dict, units: list[list[dict]], artifacts: str, workers: int
+              ) -> Generator[list[dict], None, None]:
     if workers <= 1:
         import torch
 
@@ -144,7 +148,7 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 # --- Ray ------------------------------------------------------------------------------------------
-def connect_ray(address: str, workers: int | None):
+def connect_ray(address: str, workers: int | None) -> ModuleType:
     """Start a local Ray (``local``), join a running one (``auto``), or reach ``HOST:PORT`` / ``ray://…``."""
     try:
         import ray
@@ -159,7 +163,7 @@ def connect_ray(address: str, workers: int | None):
         except OSError as e:
             raise RecollectionError(f"--ray {address}: cannot reach a Ray cluster there ({e.strerror or e}); start one "
                                     "with `ray start --head`, or use --ray local") from None
-    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", ignore_reinit_error=True)
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", ignore_reinit_error=True)
     try:
         if address == "local":
             ray.init(num_cpus=workers or os.cpu_count(), **kwargs)
@@ -172,7 +176,7 @@ def connect_ray(address: str, workers: int | None):
 
 
 def run_ray(engine: Engine, data: dict, units: list[list[dict]], artifacts: str, address: str,
-            workers: int | None) -> Iterator[list[dict]]:
+            workers: int | None) -> Generator[list[dict], None, None]:
     ray = connect_ray(address, workers)
     try:
         remote = ray.remote(num_cpus=1)(run_unit_safely)

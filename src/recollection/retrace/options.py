@@ -32,7 +32,10 @@ NORMALIZE_CHOICES = {  # name: what it does after each backward step (implemente
     "none": "no normalisation",
 }
 UNPOOL_CHOICES = {  # implemented in steps.py
-    "switches": "each value goes back to the argmax position the forward pass recorded (overlapping windows add up)",
+    "switches": "each value goes back to the argmax position the forward pass recorded (overlapping windows add "
+                "up: the exact adjoint, as Captum's Deconvolution)",
+    "switches-overwrite": "the same, but where windows overlap the last write wins (the research notebook's "
+                          "MaxUnpool2d; r ≈ 0.996 with switches on AlexNet)",
     "upsample": "nearest-neighbour ×2",
     "random": "each value to a random position of its window (seeded)",
     "distribute": "each value copied to its whole window",
@@ -158,8 +161,10 @@ class RetraceOptions:
 
     normalize: str | None = option(Param(str, "rescale_std", tuple(NORMALIZE_CHOICES), described(
         "Normalisation after every backward step.", NORMALIZE_CHOICES)))
-    positivise: bool = option(Param(bool, True, help="Set negatives to 0 after dense (linear) steps."))
-    positivise_conv: bool = option(Param(bool, True, help="Set negatives to 0 after conv and unpool steps."))
+    positivise: bool = option(Param(bool, True, help="Set negatives to 0 after dense (linear) steps (where the "
+                                    "forward ReLU before them stood, once all paths have added up)."))
+    positivise_conv: bool = option(Param(bool, True, help="Set negatives to 0 after conv and unpool steps (where "
+                                         "the forward ReLU before them stood)."))
     rectify_input: bool = option(Param(bool, True, help="Rectify after the last step too (the reconstructed input)."))
     wta: bool = option(Param(bool, False, help="Winner-take-all across channels before each transposed conv: "
                              "at every position keep only the largest channel."))

@@ -6,7 +6,7 @@ The :class:`Source` specification itself is declared with the other options in `
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Sequence, Union
 
 import torch
 from torch import Tensor
@@ -15,7 +15,9 @@ from ..errors import OptionError
 from .options import Source
 from .record import Trace
 
-__all__ = ["Source", "build_source", "sparsify"]  # Source is re-exported: it lives in options.py
+__all__ = ["Source", "Targets", "build_source", "sparsify"]  # Source is re-exported: it lives in options.py
+
+Targets = Union[int, str, Sequence[Union[int, str]], Tensor, None]  # Captum's target=: one class for all, or one per image
 
 
 def resolve_target(target: int | str, classes: Sequence[str] | None, n_classes: int) -> int:
@@ -57,18 +59,29 @@ def one_hot(classes: Tensor, n_classes: int, like: Tensor) -> Tensor:
 
 
 def build_source(source: Source, trace: Trace, classes: Sequence[str] | None,
-                 generator: torch.Generator) -> tuple[int, Tensor, Tensor | None]:
-    """The tap to start from, the starting signal, and the class per image (class sources)."""
+                 generator: torch.Generator, target: Targets = None) -> tuple[int, Tensor, Tensor | None]:
+    """The tap to start from, the starting signal, and the class per image (class sources).
+
+    ``target`` (Captum's ``target=``): the class neuron for the ``class`` source, one for every
+    image (an index or name) or one per image (a list or a 1-D tensor).
+    """
     if source.kind in ("layer", "random") and source.layer >= len(trace.taps):
         names = ", ".join(f"{t.number}={t.name}" for t in trace.taps)
         raise OptionError(f"layer {source.layer} is out of range: this model has layers 0..{len(trace.taps) - 1} ({names})")
     last = trace.output
     if source.kind in ("class", "random-class") and last.dim() != 2:
         raise OptionError("class sources need a model whose last layer is a linear classifier")
-    n_classes = last.shape[1]
+    if target is not None and (source.kind != "class" or source.target is not None):
+        raise OptionError(f"target= names the class neuron of the class source; source {source} "
+                          + ("names its own class" if source.kind == "class" else "takes none"))
+    n_classes = last.shape[1] if last.dim() == 2 else 0
     if source.kind == "class":
-        targets = trace.predicted if source.target is None else torch.full_like(
-            trace.predicted, resolve_target(source.target, classes, n_classes))
+        if target is not None:
+            targets = per_image_targets(target, classes, n_classes, trace.predicted)
+        elif source.target is None:
+            targets = trace.predicted
+        else:
+            targets = torch.full_like(trace.predicted, resolve_target(source.target, classes, n_classes))
         return 0, one_hot(targets, n_classes, last), targets
     if source.kind == "random-class":
         targets = random_other_classes(trace.predicted, n_classes, generator)
@@ -78,8 +91,33 @@ def build_source(source: Source, trace: Trace, classes: Sequence[str] | None,
     if source.kind == "zero":
         return 0, torch.zeros_like(last), None
     tap = trace.taps[source.layer]
-    activations = trace.steps[tap.step].output
+    activations = trace.output_of(tap.step)
     if source.kind == "layer":
         return tap.number, sparsify(activations, source.top, source.per_channel), None
     noise = torch.randn(activations.shape, generator=generator, device=activations.device, dtype=activations.dtype)
     return tap.number, noise, None
+
+
+def per_image_targets(target: Targets, classes: Sequence[str] | None, n_classes: int, predicted: Tensor) -> Tensor:
+    """Captum-style ``target``: an int (or name) for every image, or one per image."""
+    n = predicted.shape[0]
+    if isinstance(target, Tensor):
+        if target.dim() == 0:
+            target = int(target)
+        elif target.dim() == 1 and not target.is_floating_point():
+            target = target.tolist()
+        else:
+            raise OptionError(f"target must be an int, a list or a 1-D integer tensor, not a {target.dim()}-D "
+                              f"{target.dtype} tensor")
+    if isinstance(target, (int, str)):
+        return torch.full_like(predicted, resolve_target(target, classes, n_classes))
+    if not isinstance(target, Sequence):
+        raise OptionError(f"target must be an int, a class name, a list or a tensor, not {type(target).__name__}")
+    if len(target) != n:
+        raise OptionError(f"target has {len(target)} entries for a batch of {n} images")
+    indices = []
+    for t in target:
+        if isinstance(t, bool) or not isinstance(t, (int, str)):
+            raise OptionError(f"target entries must be class indices or names, not {t!r}")
+        indices.append(resolve_target(t, classes, n_classes))
+    return torch.tensor(indices, dtype=predicted.dtype, device=predicted.device)

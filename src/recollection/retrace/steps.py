@@ -6,6 +6,7 @@ first) and returns a tensor shaped like the layer's input. Biases are ignored.
 
 from __future__ import annotations
 
+import weakref
 from typing import Sequence
 
 import torch
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .options import UNPOOL_CHOICES
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -38,7 +40,7 @@ def _fits_output_padding(op: Sequence[int], stride, dilation) -> bool:
 def _fit(x: Tensor, hw: Sequence[int]) -> Tensor:
     """Crop or zero-pad the bottom/right edge to ``hw`` (ceil-mode pools overhang the input)."""
     dh, dw = hw[0] - x.shape[-2], hw[1] - x.shape[-1]
-    return F.pad(x, (0, dw, 0, dh))
+    return x if dh == dw == 0 else F.pad(x, (0, dw, 0, dh))
 
 
 def conv_padding(conv: nn.Conv2d) -> tuple[int, int]:
@@ -57,29 +59,69 @@ def linear_backward(y: Tensor, weight: Tensor, input_shape: Sequence[int]) -> Te
     return (y @ weight).reshape(input_shape)
 
 
+_DERIVED: dict[tuple[int, str], tuple] = {}  # (id(weight), form) -> (key, derived weights); dropped with the weight
+
+
+def _derived(weight: Tensor, form: str, make) -> Tensor:
+    """``make(weight)``, cached beside the model (never on it) until the weight changes."""
+    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+    slot = (id(weight), form)
+    cached = _DERIVED.get(slot)
+    if cached is None or cached[0] != key:
+        if slot not in _DERIVED:
+            weakref.finalize(weight, _DERIVED.pop, slot, None)
+        cached = (key, make(weight.detach()))
+        _DERIVED[slot] = cached
+    return cached[1]
+
+
 def phase_weight(conv: nn.Conv2d) -> tuple[Tensor, int]:
     """Weights (C_in·s², C_out, T, T), T = ceil(k / s), for the phase form of a transposed conv.
 
     Output channel c·s² + r·s + r' holds the flipped taps W[:, c, s·t + r, s·t' + r'] that
-    land on output phase (r, r'). Cached on the module until its weight changes.
+    land on output phase (r, r').
     """
-    weight, stride = conv.weight, conv.stride[0]
-    key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
-    cached = getattr(conv, "_phase_weight", None)
-    if cached is None or cached[0] != key:
-        o, ci, k, _ = weight.shape
-        t = -(-k // stride)
-        padded = F.pad(weight.detach(), (0, stride * t - k, 0, stride * t - k))
+    stride, k = conv.stride[0], conv.weight.shape[-1]
+    t = -(-k // stride)
+
+    def make(weight: Tensor) -> Tensor:
+        o, ci = weight.shape[:2]
+        padded = F.pad(weight, (0, stride * t - k, 0, stride * t - k))
         phases = padded.view(o, ci, t, stride, t, stride).permute(1, 3, 5, 0, 2, 4)
-        cached = (key, phases.flip(4, 5).reshape(ci * stride * stride, o, t, t).contiguous(), t)
-        object.__setattr__(conv, "_phase_weight", cached)
-    return cached[1], cached[2]
+        return phases.flip(4, 5).reshape(ci * stride * stride, o, t, t).contiguous()
+
+    return _derived(conv.weight, f"phase{stride}", make), t
+
+
+def flipped_weight(conv: nn.Conv2d) -> Tensor:
+    """Weights (C_in, C_out/g, kh, kw), flipped: a stride-1 transposed conv is a conv with them."""
+    g = conv.groups
+
+    def make(weight: Tensor) -> Tensor:
+        o, ci, kh, kw = weight.shape
+        grouped = weight.view(g, o // g, ci, kh, kw).transpose(1, 2)
+        return grouped.reshape(g * ci, o // g, kh, kw).flip(2, 3).contiguous()
+
+    return _derived(conv.weight, "flipped", make)
+
+
+def _uses_direct_form(conv, padding: tuple[int, int]) -> bool:
+    """Stride-1 convs: CPU conv_transpose2d takes a slow path there, conv2d does not."""
+    return tuple(conv.stride) == (1, 1) and all(
+        d * (k - 1) - p >= 0 for k, p, d in zip(conv.weight.shape[-2:], padding, conv.dilation))
+
+
+def conv_backward_direct(y: Tensor, conv, padding: tuple[int, int]) -> Tensor:
+    """A stride-1 transposed conv as the conv with flipped, transposed weights and the padding it leaves."""
+    pad = tuple(d * (k - 1) - p for k, p, d in zip(conv.weight.shape[-2:], padding, conv.dilation))
+    return F.conv2d(y, flipped_weight(conv), padding=pad, dilation=conv.dilation, groups=conv.groups)
 
 
 def _uses_phase_form(conv: nn.Conv2d) -> bool:
-    """Strided, square, ungrouped, undilated convs (AlexNet's conv1): CPU conv_transpose2d is slow there."""
+    """Strided, square, ungrouped, undilated convs whose kernel spans at least two strides (AlexNet's
+    conv1, ResNet's stem): the phase form wastes little there, and beats the alternatives on CPU."""
     s, k = conv.stride, conv.kernel_size
-    return s[0] == s[1] > 1 and k[0] == k[1] and conv.groups == 1 and conv.dilation == (1, 1)
+    return s[0] == s[1] > 1 and k[0] == k[1] >= 2 * s[0] and conv.groups == 1 and tuple(conv.dilation) == (1, 1)
 
 
 def conv_backward_phase(y: Tensor, conv: nn.Conv2d, padding: tuple[int, int], in_hw: Sequence[int]) -> Tensor:
@@ -91,21 +133,27 @@ def conv_backward_phase(y: Tensor, conv: nn.Conv2d, padding: tuple[int, int], in
     return _fit(z, in_hw).contiguous()
 
 
+MIN_DIRECT_CHANNELS = 16  # below this many result channels (the image's), conv2d is slow on CPU
+
+
 def conv_backward(y: Tensor, conv: nn.Conv2d, input_shape: Sequence[int]) -> Tensor:
-    """Transposed convolution with the forward weights, stride, padding, dilation and groups."""
+    """Transposed convolution with the forward weights, stride, padding, dilation and groups.
+
+    Three forms of the same operation, whichever is fastest on CPU for the geometry: a conv2d with
+    flipped weights (stride 1), the phase form (AlexNet's conv1, ResNet's stem), else autograd's own
+    input-gradient kernel (``convolution_backward``: the exact adjoint, sizes included).
+    """
     if conv.padding_mode != "zeros":
         raise ModelError(f"conv padding_mode={conv.padding_mode!r} is not supported; only 'zeros'")
     padding = conv_padding(conv)
+    if _uses_direct_form(conv, padding) and conv.weight.shape[1] * conv.groups >= MIN_DIRECT_CHANNELS:
+        return conv_backward_direct(y, conv, padding)
     if _uses_phase_form(conv):
         return conv_backward_phase(y, conv, padding, input_shape[-2:])
-    in_hw = input_shape[-2:]
-    op = output_padding(in_hw, y.shape[-2:], conv.kernel_size, conv.stride, padding, conv.dilation)
-    if _fits_output_padding(op, conv.stride, conv.dilation):
-        return F.conv_transpose2d(y, conv.weight, stride=conv.stride, padding=padding,
-                                  output_padding=op, groups=conv.groups, dilation=conv.dilation)
-    x = F.conv_transpose2d(y, conv.weight, stride=conv.stride, padding=padding,
-                           groups=conv.groups, dilation=conv.dilation)
-    return _fit(x, in_hw)
+    shape = (y.shape[0], *input_shape[1:])
+    return torch.ops.aten.convolution_backward(
+        y.contiguous(), y.new_empty(shape), conv.weight.detach(), None, list(conv.stride), list(padding),
+        list(conv.dilation), False, [0, 0], conv.groups, [True, False, False])[0]
 
 
 def unpool_switches(y: Tensor, switches: Tensor, input_shape: Sequence[int]) -> Tensor:
@@ -117,6 +165,24 @@ def unpool_switches(y: Tensor, switches: Tensor, input_shape: Sequence[int]) -> 
     n, c = y.shape[:2]
     out = y.new_zeros(n, c, input_shape[-2] * input_shape[-1])
     out.scatter_add_(2, switches.flatten(2), y.flatten(2))
+    return out.view(n, c, input_shape[-2], input_shape[-1])
+
+
+def unpool_overwrite(y: Tensor, switches: Tensor, input_shape: Sequence[int]) -> Tensor:
+    """``MaxUnpool2d`` (the research notebook's unpool): each value written at its switch; where
+    overlapping windows chose the same position, the last window in row-major order wins.
+
+    Not the adjoint of max pooling (overwritten values are lost). Computed as "which window
+    wrote last" (a scatter-max of window numbers), so it is deterministic on every device.
+    """
+    n, c = y.shape[:2]
+    hw = input_shape[-2] * input_shape[-1]
+    index = switches.flatten(2)
+    windows = torch.arange(index.shape[-1], device=y.device).expand_as(index)
+    last = torch.full((n, c, hw), -1, dtype=torch.long, device=y.device)
+    last.scatter_reduce_(2, index, windows, reduce="amax")
+    written = last >= 0
+    out = y.flatten(2).gather(2, last.clamp_min(0)) * written
     return out.view(n, c, input_shape[-2], input_shape[-1])
 
 
@@ -174,4 +240,23 @@ def adaptive_avgpool_backward(y: Tensor, input_shape: Sequence[int]) -> Tensor:
     return torch.ops.aten._adaptive_avg_pool2d_backward(y.contiguous(), y.new_empty(tuple(input_shape)))
 
 
-UNPOOL_MODES = ("switches", "upsample", "random", "distribute")
+def avgpool_backward(y: Tensor, pool, input_shape: Sequence[int]) -> Tensor:
+    """The adjoint of a fixed-window average pool (each value spread evenly over its window)."""
+    k = _pair(pool.kernel_size)
+    s = _pair(pool.stride or pool.kernel_size)
+    return torch.ops.aten.avg_pool2d_backward(y.contiguous(), y.new_empty(tuple(input_shape)), list(k), list(s),
+                                              list(_pair(pool.padding)), pool.ceil_mode, pool.count_include_pad,
+                                              pool.divisor_override)
+
+
+def batchnorm_backward(y: Tensor, scale: Tensor) -> Tensor:
+    """BatchNorm in evaluation mode is x·(γ/σ) + const per channel: its adjoint scales by γ/σ."""
+    return y * scale.view(1, -1, *([1] * (y.dim() - 2)))
+
+
+def sum_to(y: Tensor, shape: Sequence[int]) -> Tensor:
+    """The adjoint of broadcasting: sum over the dimensions an operand was broadcast along."""
+    return y if tuple(y.shape) == tuple(shape) else y.sum_to_size(tuple(shape))
+
+
+UNPOOL_MODES = tuple(UNPOOL_CHOICES)  # declared, with their help, in options.py

@@ -57,10 +57,23 @@ class EventActivity:
 
     def max_features(self) -> np.ndarray:
         """The SVM's features (N, maps): each last-layer map's largest potential over space and time."""
-        return self.potentials.max(axis=(1, 3, 4))
+        return self.last_potentials().max(axis=(1, 3, 4))
+
+    def last_potentials(self) -> np.ndarray:
+        """``potentials``, or an error if the run stopped below the last layer."""
+        if self.potentials is None:
+            raise ValueError("the run stopped below the last layer: no potentials (run_events without stop)")
+        return self.potentials
+
+    def recorded(self, layer: int) -> np.ndarray:
+        """The spikes of ``layer``, or an error if they were not recorded."""
+        spikes = self.spikes[layer] if self.spikes is not None and 0 <= layer < len(self.spikes) else None
+        if spikes is None:
+            raise ValueError(f"the spikes of layer {layer} were not recorded: run run_events(..., record=[{layer}])")
+        return spikes
 
 
-def _as_times(times, time_steps: int) -> np.ndarray:
+def _as_times(times: np.ndarray | torch.Tensor, time_steps: int) -> np.ndarray:
     if isinstance(times, torch.Tensor):
         times = times.detach().cpu().numpy()
     times = np.asarray(times)
@@ -116,10 +129,15 @@ def run_events(
     chunk = max(1, int(chunk))
     convs = iter(zip(network.weights, arch.thresholds(thresholds)))
     sizes, maps = arch.sizes(h, w), arch.maps()
-    weights, wstart, th = [], [0], []
+    weights: list[np.ndarray] = []  # per layer: its kernels in the scatter layout (none for a pool)
+    wstart, th = [0], []
     for layer in arch.layers:
-        weight, threshold = next(convs) if isinstance(layer, Conv) else (np.zeros(0), 0.0)
-        weights.append(kernel_layout(weight) if isinstance(layer, Conv) else weight)
+        if isinstance(layer, Conv):
+            weight, threshold = next(convs)
+            weights.append(kernel_layout(weight))
+        else:
+            weights.append(np.zeros(0))
+            threshold = 0.0
         wstart.append(wstart[-1] + weights[-1].size)
         th.append(threshold)
     plan = (
@@ -132,7 +150,8 @@ def run_events(
         np.array(th, np.float32),  # torch compares a float32 tensor with a Python float in float32
     )
     record_at = np.full(total, -1, np.int64)
-    shapes, offsets = {}, [0, 0]  # per recorded layer: its shape; running offsets in the two record arrays
+    shapes: dict[int, tuple[int, ...]] = {}
+    offsets = [0, 0]  # per recorded layer: its shape; running offsets in the two record arrays
     for j in sorted(keep):
         once = arch.fires_once(j)
         shapes[j] = (maps[j],) + sizes[j] if once else (time_steps, maps[j]) + sizes[j]
@@ -156,10 +175,12 @@ def run_events(
     else:
         with ThreadPoolExecutor(min(workers, len(starts))) as pool:
             list(pool.map(part, starts))
-    spikes = [None] * recordable if record else None
-    for j, shape in shapes.items():
-        source = record_times if arch.fires_once(j) else record_trains
-        spikes[j] = source[:, record_at[j] : record_at[j] + int(np.prod(shape))].reshape((n,) + shape)
+    spikes: list[np.ndarray | None] | None = None
+    if record:
+        spikes = [None] * recordable
+        for j, shape in shapes.items():
+            source = record_times if arch.fires_once(j) else record_trains
+            spikes[j] = source[:, record_at[j] : record_at[j] + int(np.prod(shape))].reshape((n,) + shape)
     return EventActivity(out if stop == total else None, spikes)
 
 
@@ -172,7 +193,7 @@ def forward_events(
 ) -> np.ndarray:
     """conv3 potentials (N, T, maps, H, W) float32 of spike-time maps (N, H, W) uint8: the event-driven,
     bit-identical equivalent of ``SpikingNetwork(...)(spike_train(...), thresholds).potentials``."""
-    return run_events(network, times, thresholds, time_steps, workers=workers).potentials
+    return run_events(network, times, thresholds, time_steps, workers=workers).last_potentials()
 
 
 def _times_to_dense(times: np.ndarray, time_steps: int) -> np.ndarray:
@@ -184,13 +205,14 @@ def _times_to_dense(times: np.ndarray, time_steps: int) -> np.ndarray:
 def dense_spikes(activity: EventActivity, times: np.ndarray) -> list[np.ndarray]:
     """A recorded activity's spikes in ``Activity.spikes``'s layout: the input, then every layer below
     the last, each (N, T, C, H, W) bool."""
-    if activity.spikes is None or any(s is None for s in activity.spikes):
+    recorded = [s for s in activity.spikes or [] if s is not None]
+    if activity.spikes is None or len(recorded) != len(activity.spikes):
         raise ValueError("the activity holds no spike records of every layer: run run_events(..., record=True)")
     steps = activity.potentials.shape[1] if activity.potentials is not None else None
-    steps = steps or next(s.shape[1] for s in activity.spikes if s.ndim == 5)
+    steps = steps or next(s.shape[1] for s in recorded if s.ndim == 5)
     times = _as_times(times, steps)
     return [_times_to_dense(times[:, None], steps)] + [
-        _times_to_dense(s, steps) if s.ndim == 4 else s.copy() for s in activity.spikes]
+        _times_to_dense(s, steps) if s.ndim == 4 else s.copy() for s in recorded]
 
 
 def spikes_to_events(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

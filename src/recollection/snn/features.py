@@ -313,14 +313,21 @@ def files_features(
     return features
 
 
+def same_images(stored: Sequence[str], paths: Sequence[str]) -> bool:
+    """Do a cache entry's image names list the folder's images? Compared by class folder and file name:
+    the key already hashes the resolved files, and an entry written from another working directory
+    names them relative to that one."""
+    return len(stored) == len(paths) and all(Path(a).parts[-2:] == Path(b).parts[-2:] for a, b in zip(stored, paths))
+
+
 def read_entry(path: Path, paths: list[str], labels: Sequence[int], classes: Sequence[str] | None = None) -> FeatureSet | None:
     """A cache entry if it is whole and holds these images, else None after one warning (it is rebuilt).
-    The entry's key covers the image files themselves, so the same files under another path spelling or
-    with other labels (a folder named class by class, or as one set) are the same features: they are
-    returned with the caller's paths, labels and classes."""
+    The entry's key covers the image files themselves, so the same files under another path spelling (e.g.
+    from another working directory) or with other labels (a folder named class by class, or as one set)
+    are the same features: they are returned with the caller's paths, labels and classes."""
     try:
         features = FeatureSet.load(path)
-        if [os.path.realpath(p) for p in features.paths] != [os.path.realpath(p) for p in paths]:
+        if not same_images(features.paths, paths):
             raise CacheError(f"{path}: lists other images than the folder holds")
         given = np.asarray(labels, dtype=features.labels.dtype)
         if features.paths != paths or not np.array_equal(features.labels, given) or (

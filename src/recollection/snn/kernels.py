@@ -34,7 +34,7 @@ from .encoding import NO_SPIKE
 
 # ------------------------------------------------------------------------------ the integrate-and-fire step
 @njit(cache=True, nogil=True, inline="always")
-def integrate_and_fire(v, current, threshold):
+def integrate_and_fire(v: np.ndarray, current: np.ndarray, threshold: float) -> np.float32:
     """One step of the neurons of one position (all maps), in place: a neuron whose previous potential
     exceeds ``threshold`` resets to 0, then adds its float64 ``current`` (cleared) to its float32
     potential ``v``. Returns the highest potential above the threshold (−inf: none fires): lateral
@@ -53,7 +53,8 @@ def integrate_and_fire(v, current, threshold):
 
 
 @njit(cache=True, nogil=True)
-def fire_layer(current, v, blocked, threshold, fired, top):
+def fire_layer(current: np.ndarray, v: np.ndarray, blocked: np.ndarray, threshold: float, fired: np.ndarray,
+               top: np.ndarray) -> int:
     """One step of a layer with lateral inhibition, (H, W, maps) buffers: every position that has not
     fired integrates; those that fire now are blocked for good and listed in row-major order (flat
     index in ``fired``, their highest potential in ``top``). Returns how many fired."""
@@ -74,7 +75,8 @@ def fire_layer(current, v, blocked, threshold, fired, top):
 
 
 @njit(cache=True, nogil=True)
-def add_kernel(flat, height, width, wflat, k, maps, c, y, x):
+def add_kernel(flat: np.ndarray, height: int, width: int, wflat: np.ndarray, k: int, maps: int, c: int, y: int,
+               x: int) -> None:
     """Add the kernel of input spike (c, y, x) into the flattened (H, W, maps) current ``flat``."""
     pad = k // 2
     j0 = max(0, pad - x)
@@ -91,7 +93,7 @@ def add_kernel(flat, height, width, wflat, k, maps, c, y, x):
 
 # ------------------------------------------------------------------------------ events
 @njit(cache=True, nogil=True)
-def image_events(times, steps, offsets, rows):
+def image_events(times: np.ndarray, steps: int, offsets: np.ndarray, rows: np.ndarray) -> int:
     """Events of a spike-time map (H, W) uint8 (``NO_SPIKE`` = silent); returns their count."""
     height, width = times.shape
     offsets[:] = 0
@@ -114,7 +116,7 @@ def image_events(times, steps, offsets, rows):
 
 
 @njit(cache=True, nogil=True)
-def sort_spikes(spikes, count, steps, maps, offsets, rows):
+def sort_spikes(spikes: np.ndarray, count: int, steps: int, maps: int, offsets: np.ndarray, rows: np.ndarray) -> None:
     """Events from a list of spikes (map, row, column, step) in raster order of the positions: a stable
     counting sort on (step, map) leaves each map's spikes of a step in raster order."""
     start = np.zeros(steps * maps + 1, np.int64)
@@ -133,7 +135,7 @@ def sort_spikes(spikes, count, steps, maps, offsets, rows):
 
 
 @njit(cache=True, nogil=True)
-def all_fire_at_zero(maps, height, width, spikes):
+def all_fire_at_zero(maps: int, height: int, width: int, spikes: np.ndarray) -> int:
     """A threshold below 0: every potential starts above it, so all maps tie and fire at step 0."""
     count = 0
     for y in range(height):
@@ -146,7 +148,8 @@ def all_fire_at_zero(maps, height, width, spikes):
 
 # ------------------------------------------------------------------------------ layers
 @njit(cache=True, nogil=True)
-def image_conv_spikes(times, wflat, k, maps, threshold, steps, spikes):
+def image_conv_spikes(times: np.ndarray, wflat: np.ndarray, k: int, maps: int, threshold: float, steps: int,
+                      spikes: np.ndarray) -> int:
     """A conv layer with inhibition reading the image's spike-time map (H, W) uint8 (one map, large and
     sparse): its spikes (map, row, column, step) into ``spikes`` in raster order; returns their count.
 
@@ -220,7 +223,8 @@ def image_conv_spikes(times, wflat, k, maps, threshold, steps, spikes):
 
 
 @njit(cache=True, nogil=True)
-def conv_spikes(offsets, rows, wflat, k, maps, height, width, threshold, spikes):
+def conv_spikes(offsets: np.ndarray, rows: np.ndarray, wflat: np.ndarray, k: int, maps: int, height: int, width: int,
+                threshold: float, spikes: np.ndarray) -> int:
     """A conv layer with inhibition from input events: its spikes (map, row, column, step) into
     ``spikes``, in raster order within each step; returns their count."""
     steps = offsets.shape[0] - 1
@@ -248,7 +252,8 @@ def conv_spikes(offsets, rows, wflat, k, maps, height, width, threshold, spikes)
 
 
 @njit(cache=True, nogil=True)
-def conv_potentials(offsets, rows, wflat, k, threshold, out):
+def conv_potentials(offsets: np.ndarray, rows: np.ndarray, wflat: np.ndarray, k: int, threshold: float,
+                    out: np.ndarray) -> None:
     """The last conv layer: potentials ``out`` (T, maps, H, W) float32 of neurons that integrate at
     every step (with reset) and are not inhibited."""
     steps, maps, height, width = out.shape
@@ -267,7 +272,8 @@ def conv_potentials(offsets, rows, wflat, k, threshold, out):
 
 
 @njit(cache=True, nogil=True)
-def pool_events(offsets, rows, kernel, stride, inhibition, maps, height, width, out_offsets, out_rows):
+def pool_events(offsets: np.ndarray, rows: np.ndarray, kernel: int, stride: int, inhibition: bool, maps: int, height: int,
+                width: int, out_offsets: np.ndarray, out_rows: np.ndarray) -> None:
     """A pool layer, events to events: a unit (H × W output) fires at t + 1 when an input of its window
     fired at t; with ``inhibition`` a position fires once, at its earliest step, in the maps reaching it."""
     steps = offsets.shape[0] - 1
@@ -307,8 +313,10 @@ def pool_events(offsets, rows, kernel, stride, inhibition, maps, height, width, 
 
 # ------------------------------------------------------------------------------ the event-driven forward pass
 @njit(cache=True, nogil=True)
-def run_images(times, kinds, kernels, strides, inhibition, maps, heights, widths, wstart, weights, thresholds,
-               steps, stop, out, record_at, record_times, record_trains):
+def run_images(times: np.ndarray, kinds: np.ndarray, kernels: np.ndarray, strides: np.ndarray, inhibition: np.ndarray,
+               maps: np.ndarray, heights: np.ndarray, widths: np.ndarray, wstart: np.ndarray, weights: np.ndarray,
+               thresholds: np.ndarray, steps: int, stop: int, out: np.ndarray, record_at: np.ndarray,
+               record_times: np.ndarray, record_trains: np.ndarray) -> None:
     """Layers 0 … ``stop`` − 1 of an architecture for images ``times`` (n, H, W) uint8.
 
     Per layer j: ``kinds`` 0 conv / 1 pool, its kernel, stride, inhibition, output maps × heights ×
@@ -357,7 +365,8 @@ def run_images(times, kinds, kernels, strides, inhibition, maps, heights, widths
 
 # ------------------------------------------------------------------------------ STDP: one presentation
 @njit(cache=True, nogil=True)
-def present_image(offsets, rows, wt, height, width, threshold, window, max_winners, a_plus, a_minus, out):
+def present_image(offsets: np.ndarray, rows: np.ndarray, wt: np.ndarray, height: int, width: int, threshold: float,
+                  window: int, max_winners: int, a_plus: float, a_minus: float, out: np.ndarray) -> int:
     """Present one image's input events to a conv layer with inhibition and apply STDP in place to its
     kernels ``wt`` (C, K, K, M) float32; later steps already use the new weights (see :mod:`.stdp.rule`).
 

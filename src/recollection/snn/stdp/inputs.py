@@ -48,7 +48,7 @@ def input_shape(image_shape: tuple[int, int], layer: int, architecture: Architec
 
 @torch.no_grad()
 def layer_inputs(weights: list[torch.Tensor], times: np.ndarray, layer: int, config: StdpConfig,
-                 index: Sequence[int] | None = None, engine: str = "event",
+                 index: Sequence[int] | np.ndarray | None = None, engine: str = "event",
                  architecture: Architecture = SPEC) -> dict[int, Events]:
     """Events of the spikes entering conv ``layer`` (0, 1, 2) for images ``index`` (default: all),
     computed with the fixed layers below and the learning thresholds. ``engine``: "event" (the
@@ -56,20 +56,20 @@ def layer_inputs(weights: list[torch.Tensor], times: np.ndarray, layer: int, con
     forward; the same spikes, much slower)."""
     if engine not in ("event", "torch"):
         raise OptionError(f"engine is 'event' or 'torch'; got {engine!r}")
-    index = sorted({int(i) for i in (range(len(times)) if index is None else index)})
+    chosen = sorted({int(i) for i in (range(len(times)) if index is None else index)})
     below = architecture.conv_positions()[layer]  # the layers under it, in ``architecture.layers``
     if below == 0:
-        return {i: times_to_events(times[i], config.time_steps) for i in index}
+        return {i: times_to_events(times[i], config.time_steps) for i in chosen}
     network = SpikingNetwork([w.detach().float() for w in weights], architecture=architecture)
     thresholds = config.network_thresholds()
-    out = {}
+    out: dict[int, Events] = {}
     if engine == "event":
-        spikes = run_events(network, times[index], thresholds, config.time_steps, record=[below - 1],
-                            stop=below).spikes[below - 1]
+        spikes = run_events(network, times[chosen], thresholds, config.time_steps, record=[below - 1],
+                            stop=below).recorded(below - 1)
         to_events = times_to_events if architecture.fires_once(below - 1) else (lambda s, _: spikes_to_events(s))
-        return {i: to_events(s, config.time_steps) for i, s in zip(index, spikes)}
-    for start in range(0, len(index), config.batch_size):
-        chunk = index[start : start + config.batch_size]
+        return {i: to_events(s, config.time_steps) for i, s in zip(chosen, spikes)}
+    for start in range(0, len(chosen), config.batch_size):
+        chunk = chosen[start : start + config.batch_size]
         batch = torch.from_numpy(np.ascontiguousarray(times[chunk]))
         trail = network(spike_train(batch, config.time_steps), thresholds, record=True).spikes
         for i, s in zip(chunk, trail[below].numpy()):

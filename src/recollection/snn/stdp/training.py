@@ -78,15 +78,13 @@ def train_stdp(
     digest = images_digest(times)
     directory = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
-    state, current = None, None
-    if resume and directory is not None:
-        loaded = load_checkpoint(directory)
-        if loaded is not None:
-            state, current = loaded
-            if state.seed != seed or state.images != digest or state.config != config.as_dict():
-                raise RecollectionError(
-                    f"the checkpoint in {directory} belongs to another run (seed, images or StdpConfig differ)")
-    if state is None:
+    loaded = load_checkpoint(directory) if resume and directory is not None else None
+    if loaded is not None:
+        state, current = loaded
+        if state.seed != seed or state.images != digest or state.config != config.as_dict():
+            raise RecollectionError(
+                f"the checkpoint in {directory} belongs to another run (seed, images or StdpConfig differ)")
+    else:
         current = [w.detach().to(torch.float32).clone() for w in weights] if weights is not None else (
             random_weights(seed, config.init_mean, config.init_std, architecture))
         check_shapes(current, architecture)

@@ -60,8 +60,12 @@ def weights_checksum(directory: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _thresholds(values: Sequence[float] | None) -> Thresholds | None:
-    return None if values is None else Thresholds(float(values[0]), float(values[1]), NEVER)
+def _thresholds(values: Sequence[float]) -> Thresholds:
+    return Thresholds(float(values[0]), float(values[1]), NEVER)
+
+
+def _optional_thresholds(values: Sequence[float] | None) -> Thresholds | None:
+    return None if values is None else _thresholds(values)
 
 
 @dataclass
@@ -126,8 +130,8 @@ class NamingModel:
             if meta.get("svm") is not None:
                 svm = SpikeSVM.from_state(meta["svm"]["params"], {"X": arrays["svm.X"], "y": arrays["svm.y"]})
             return cls(list(meta["classes"]), meta["weights"]["path"], meta["weights"]["sha256"],
-                       _thresholds(meta["naming"]["thresholds"]), names, svm,  # type: ignore[arg-type]
-                       _thresholds((meta.get("svm") or {}).get("thresholds")), meta.get("config", {}),
+                       _thresholds(meta["naming"]["thresholds"]), names, svm,
+                       _optional_thresholds((meta.get("svm") or {}).get("thresholds")), meta.get("config", {}),
                        meta.get("encoder", DoGEncoder().config()))
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise ModelFileError(f"{path}: incomplete or inconsistent model ({type(e).__name__}: {e})") from None
@@ -240,7 +244,7 @@ def fit_model(train: str | os.PathLike, weights: str, data: str | os.PathLike | 
     from .diagnostics import diagnose
     from .groups import Grouping
     from .presets import CORRECTED_FOLDS, CORRECTED_RULE, SVM_THRESHOLDS, naming_preset, resolve_weights
-    from .protocols import check_mode, naming_grid, resolve, resolve_key
+    from .protocols import check_mode, naming_grid, resolve
     from .selection import choose_thresholds
     from .sources import FeatureBank
 
@@ -264,14 +268,14 @@ def fit_model(train: str | os.PathLike, weights: str, data: str | os.PathLike | 
         rule = {"mode": "paper", "init": preset.init if init is None else init, "seed": seed}
     features = bank.train(key, chosen)
     names = NameNeurons(**rule).fit(features.potentials, features.labels)
-    svm_model, svm_key, roles = None, None, {"naming": (key, chosen, {"train": features})}
+    svm_model, svm_chosen, roles = None, None, {"naming": (key, chosen, {"train": features})}
     if svm:
-        svm_key = resolve_key(bank, (key, svm_thresholds if svm_thresholds is not None else SVM_THRESHOLDS))
-        svm_set = bank.train(*svm_key)  # type: ignore[misc]
+        svm_chosen = resolve(bank, key, svm_thresholds, "svm", SVM_THRESHOLDS)
+        svm_set = bank.train(key, svm_chosen)
         svm_model = SpikeSVM().fit(svm_set.potentials, svm_set.labels)
-        roles["svm"] = (key, svm_key[1], {"train": svm_set})  # type: ignore[index]
+        roles["svm"] = (key, svm_chosen, {"train": svm_set})
     config["calibration"] = bank.calibrations()
     model = NamingModel(list(features.classes), str(Path(directory).resolve()), weights_checksum(directory), chosen, names,
-                        svm_model, svm_key[1] if svm_key else None, config)
+                        svm_model, svm_chosen, config)
     auto = [role for role, value in (("naming", thresholds), ("svm", svm_thresholds)) if value == "auto"]
     return model, diagnose(roles, calibrated=auto)

@@ -179,11 +179,12 @@ def run_pipeline(cfg: PipelineConfig, out: str | os.PathLike, cache: str | os.Pa
             step(f"one-shot: {cfg.runs} pairs, naming (corrected: configuration chosen inside the training images)")
         shots_corrected = shot_protocol(bank, [key], cfg.runs, 1, cfg.seed, "corrected", thresholds=naming_choice,
                                         validation_runs=cfg.validation_runs, groups=groups)
-    roles: dict[str, tuple[str, Thresholds] | None] = {"naming": (key, paper.thresholds)}  # type: ignore[dict-item]
-    if corrected.thresholds != paper.thresholds:
-        roles["naming corrected"] = (key, corrected.thresholds)  # type: ignore[assignment]
-    if shots_corrected.thresholds not in (paper.thresholds, corrected.thresholds):
-        roles["naming one-shot"] = (key, shots_corrected.thresholds)  # type: ignore[assignment]
+    named = {"naming": paper.naming_thresholds(), "naming corrected": corrected.naming_thresholds(),
+             "naming one-shot": shots_corrected.chosen()[0]}
+    roles: dict[str, tuple[str, Thresholds] | None] = {}
+    for role, th in named.items():  # each distinct set of naming features once
+        if (key, th) not in roles.values():
+            roles[role] = (key, th)
     roles["svm"] = svm_key
     calibrated = [r for r in roles if (cfg.svm_thresholds if r == "svm" else cfg.naming_thresholds) == AUTO]
     diagnostics = diagnose_bank(bank, roles, calibrated=calibrated)

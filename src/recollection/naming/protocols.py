@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import OptionError
 from ..snn.features import FeatureSet, default_cache
 from ..snn.network import Thresholds
-from .calibrate import AUTO, scaled_grid
+from .calibrate import AUTO, Target, scaled_grid
 from .experiments import NamingScorer, accuracy, pooled, random_splits, sample_shots, shot_runs
 from .groups import Groups, grouped_random_splits, test_masks, warn_shared
 from .neurons import NameNeurons
@@ -59,15 +59,17 @@ Choice = Thresholds | str | None  # thresholds, "auto" (calibrated on the traini
 Select = Callable[..., tuple[Thresholds, dict]]  # like choose_thresholds(train_sets, rule, folds, seed[, groups=])
 
 
-def resolve(bank: FeatureBank, weights: str, choice: Choice, target: str, default: Thresholds | None = None) -> Thresholds:
+def resolve(bank: FeatureBank, weights: str, choice: Choice, target: Target, default: Thresholds | None = None) -> Thresholds:
     """Thresholds as chosen: given, calibrated on the training images (``"auto"``), or ``default``."""
     if isinstance(choice, str):
         if choice != AUTO:
             raise OptionError(f"thresholds are conv1,conv2 numbers or auto, not {choice!r}")
         return bank.calibrate(weights, target).thresholds
-    if choice is None and default is None:
+    if choice is not None:
+        return choice
+    if default is None:
         raise OptionError("no thresholds given and no preset to fall back on")
-    return choice if choice is not None else default  # type: ignore[return-value]
+    return default
 
 
 def resolve_key(bank: FeatureBank, key: tuple[str, Choice] | None) -> FeatureKey | None:
@@ -111,6 +113,18 @@ class Evaluation:
         """Flat: naming_sum_train, naming_sum_test, …, svm_train, svm_test."""
         flat = {f"naming_{r}_{part}": v for r, parts in self.naming.items() for part, v in parts.items()}
         return flat | {f"svm_{part}": v for part, v in (self.svm or {}).items()}
+
+    def naming_thresholds(self) -> Thresholds:
+        """The thresholds the name neurons used; an evaluation given features without them has none."""
+        if self.thresholds is None:
+            raise ValueError("this evaluation was given features without their naming thresholds")
+        return self.thresholds
+
+    def svm_accuracy(self, part: str = "test") -> float:
+        """The SVM's accuracy on ``part``; an evaluation run without the SVM has none to give."""
+        if self.svm is None:
+            raise ValueError("this evaluation ran without the SVM (pass svm= to evaluate)")
+        return self.svm[part]
 
 
 def evaluate(naming: Pair | None, svm: Pair | None = None, rule: Mapping = PAPER_RULE,
@@ -195,16 +209,23 @@ class ShotResult:
     def scores_by_label(self) -> dict[str, float] | None:
         return {c.label: s for c, s in zip(self.candidates, self.validation_scores)} or None
 
+    def chosen(self) -> tuple[Thresholds, dict]:
+        """The naming thresholds and parameters the runs used; a result without naming runs has none."""
+        if self.thresholds is None or self.params is None:
+            raise ValueError("these shot runs had no naming configuration (naming was not run)")
+        return self.thresholds, self.params
+
 
 def shots(draws: Sequence[np.ndarray], naming: Pair | None, params: Mapping | None = None, svm: Pair | None = None,
           progress: Callable[[int], None] | None = None, groups: Groups | None = None) -> ShotResult:
     """Each draw (indices into the training set) trains name neurons (``params``) and the SVM (on its
     own features of the same images); both are scored on the whole test set (with ``groups``: on the
     test images sharing no group with the draw)."""
-    if naming is None and svm is None:
+    main = naming if naming is not None else svm
+    if main is None:
         raise OptionError("a shot run needs name-neuron features, SVM features or both")
     template = NameNeurons(**params) if naming is not None and params is not None else None
-    train, test = naming if naming is not None else svm  # type: ignore[misc]
+    train, test = main
     masks = None
     if groups is not None:
         masks = test_masks(draws, groups.of(train.paths), groups.of(test.paths), test.labels, test.classes)
@@ -249,8 +270,12 @@ def shot_protocol(bank: FeatureBank, weights: Sequence[str], runs: int, shots_pe
     params = dict(params or {})
     svm_key = resolve_key(bank, svm)
     if mode == "corrected":
-        candidates = (auto_candidates(bank, list(weights), params) if thresholds == AUTO
-                      else oneshot_candidates(list(weights), thresholds, params))  # type: ignore[arg-type]
+        if isinstance(thresholds, str):
+            if thresholds != AUTO:
+                raise OptionError(f"thresholds are conv1,conv2 numbers or auto, not {thresholds!r}")
+            candidates = auto_candidates(bank, list(weights), params)
+        else:
+            candidates = oneshot_candidates(list(weights), thresholds, params)
         draws = sample_shots(shot_labels(bank, candidates), shots_per_class, runs, seed)
         return corrected_shots(bank, candidates, draws, svm_key, shots_per_class, validation_runs, seed, progress, groups)
     if len(weights) != 1:

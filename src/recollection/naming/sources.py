@@ -21,7 +21,7 @@ from ..snn.network import SpikingNetwork, Thresholds, load_weights
 from .presets import resolve_weights
 
 if TYPE_CHECKING:
-    from .calibrate import Calibration
+    from .calibrate import Calibration, Target
 
 Part = Literal["train", "test"]
 Pair = tuple[FeatureSet, FeatureSet]
@@ -86,14 +86,14 @@ class FeatureBank:
             raise OptionError("these features were given, not made by a network: calibrated thresholds need one")
         return self._network(weights)
 
-    def calibrate(self, weights: str, target: str) -> "Calibration":
+    def calibrate(self, weights: str, target: "Target") -> "Calibration":
         """Thresholds for ``target`` (svm, naming) calibrated on the training images only (cached)."""
         from .calibrate import calibrate_files
 
         key = (str(weights), target)
         if key not in self._calibrations:
             files, labels, _ = self.images("train")
-            self._calibrations[key] = calibrate_files(self.network(weights), files, labels, target,  # type: ignore[arg-type]
+            self._calibrations[key] = calibrate_files(self.network(weights), files, labels, target,
                                                       cache_dir=self.cache_dir)
         return self._calibrations[key]
 

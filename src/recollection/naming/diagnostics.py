@@ -104,7 +104,8 @@ class SetDiagnostics:
         th = f"{self.thresholds.conv1:g}/{self.thresholds.conv2:g}"
         if th in self.role:  # a role named after its feature set already (a study's)
             return f"features {self.role}"
-        return f"{self.role} features ({Path(self.weights).name} at {th})"
+        what = "conv3 features" if self.role == "features" else f"{self.role} features"
+        return f"{what} ({Path(self.weights).name} at {th})"
 
     def warning(self, limit: float = ZERO_LIMIT) -> str | None:
         """One line when more than ``limit`` of the images have all-zero features, else None."""

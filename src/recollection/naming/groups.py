@@ -64,9 +64,9 @@ class Grouping:
         try:
             pattern = re.compile(text)
         except re.error as e:
-            raise GroupError(f"--groups {text!r} is not a regular expression ({e})") from None
+            raise GroupError(f"--groups '{text}' is not a regular expression ({e})") from None
         if pattern.groups < 1:
-            raise GroupError(f"--groups {text!r} has no capture group: put the part of the file name that names the "
+            raise GroupError(f"--groups '{text}' has no capture group: put the part of the file name that names the "
                              "object in parentheses, e.g. '^(.+?)_[0-9]+'")
         return cls("regex", text)
 
@@ -90,10 +90,10 @@ class Grouping:
             else:
                 missed.append(p.name)
         if len(missed) == len(paths):
-            raise GroupError(f"--groups {self.source!r} matches none of the {len(paths)} image file names "
+            raise GroupError(f"--groups '{self.source}' matches none of the {len(paths)} image file names "
                              f"(e.g. {missed[0]}); its first capture group must name the object")
         if missed:
-            raise GroupError(f"--groups {self.source!r} does not match {len(missed)} of {len(paths)} image file names "
+            raise GroupError(f"--groups '{self.source}' does not match {len(missed)} of {len(paths)} image file names "
                              f"(e.g. {missed[0]}): every image needs a group")
         return found
 

@@ -403,7 +403,8 @@ def score_setting(pair: Pair, params: Mapping, validation: float = 0.25, seed: i
     if not 0.0 < validation < 1.0:
         raise OptionError(f"validation must be a fraction in (0, 1), got {validation}")
     train, test = pair
-    fit, val = validation_split(train.labels, validation, seed, groups.of(train.paths) if groups is not None else None)
+    fit, val = validation_split(train.labels, validation, seed, groups.of(train.paths) if groups is not None else None,
+                                train.classes)
     rule = NameNeurons(**params)
     model, test_acc = NamingScorer(rule, test).run(train)
     return SettingScore(NamingScorer(rule, train.subset(val)).run(train.subset(fit))[1], test_acc,

@@ -18,12 +18,13 @@ from .presets import CORRECTED_FOLDS, CORRECTED_RULE, VALIDATION_RUNS, Candidate
 from .sources import FeatureBank
 
 
-def validation_split(labels: np.ndarray, fraction: float, seed: int,
-                     groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None,
+                     classes: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Stratified (fit, validation) indices: ``fraction`` of every class held out, seeded (with
     ``groups``, one per image: whole groups, about that fraction)."""
     if groups is not None:
-        return group_split(labels, groups, fraction_targets(np.asarray(labels), 1.0 - fraction), np.random.default_rng(seed))
+        return group_split(labels, groups, fraction_targets(np.asarray(labels), 1.0 - fraction), np.random.default_rng(seed),
+                           classes)
     rng = np.random.default_rng(seed)
     fit, val = [], []
     for c in np.unique(labels):
@@ -34,11 +35,11 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int,
     return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
 
 
-def cross_validation_folds(labels: np.ndarray, folds: int, seed: int,
-                           groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def cross_validation_folds(labels: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None,
+                           classes: Sequence[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold (fit, validation) index pairs, seeded (with ``groups``: grouped folds)."""
     if groups is not None:
-        return group_folds(labels, groups, folds, seed)
+        return group_folds(labels, groups, folds, seed, classes)
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[] for _ in range(folds)]
     for c in np.unique(labels):
@@ -56,18 +57,19 @@ def choose_thresholds(train_sets: Mapping[Thresholds, FeatureSet], rule: Mapping
     cross-validated accuracy on training data alone (grouped folds with ``groups``); returns (best,
     {thresholds: score})."""
     first = next(iter(train_sets.values()))
-    cv = cross_validation_folds(first.labels, folds, seed, groups.of(first.paths) if groups is not None else None)
+    cv = cross_validation_folds(first.labels, folds, seed, groups.of(first.paths) if groups is not None else None,
+                                first.classes)
     scores = {th: float(np.mean([NamingScorer(NameNeurons(**rule), fs.subset(val)).run(fs.subset(fit))[1]
                                  for fit, val in cv]))
               for th, fs in train_sets.items()}
     return max(scores, key=lambda th: scores[th]), scores
 
 
-def shot_validation_draws(labels: np.ndarray, shots: int, runs: int, seed: int,
-                          groups: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+def shot_validation_draws(labels: np.ndarray, shots: int, runs: int, seed: int, groups: np.ndarray | None = None,
+                          classes: Sequence[str] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Shot runs inside a training set: ``runs`` draws from one half, and the other half to score them
     (with ``groups``: halves of whole groups)."""
-    fit, val = validation_split(labels, 0.5, seed + 7, groups)
+    fit, val = validation_split(labels, 0.5, seed + 7, groups, classes)
     return [fit[r] for r in sample_shots(labels[fit], shots, runs, seed + 8)], val
 
 
@@ -78,7 +80,7 @@ def choose_shot_config(bank: FeatureBank, candidates: Sequence[Candidate], shots
     (index of the best, every candidate's mean validation accuracy); ties go to the first."""
     first = bank.train(candidates[0].weights, candidates[0].thresholds)
     draws, val = shot_validation_draws(first.labels, shots, runs, seed,
-                                       groups.of(first.paths) if groups is not None else None)
+                                       groups.of(first.paths) if groups is not None else None, first.classes)
     scores = []
     for c in candidates:
         train = bank.train(c.weights, c.thresholds)

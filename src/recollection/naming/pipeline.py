@@ -155,6 +155,7 @@ def run_pipeline(cfg: PipelineConfig, out: str | os.PathLike, cache: str | os.Pa
     from .pipeline_report import write_summaries
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     layout = read_layout(cfg.root, cfg.groups, cfg.seed, cfg.test_fraction)
     naming_choice, svm_choice = parse_choice(cfg.naming_thresholds), parse_choice(cfg.svm_thresholds)
     directory, weights_record = network_weights(cfg, layout, out, step, stdp_progress)

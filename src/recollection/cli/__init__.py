@@ -11,6 +11,7 @@ from ..errors import RecollectionError
 from . import recollect  # noqa: F401,E402
 from . import train  # noqa: F401,E402
 from . import naming  # noqa: F401,E402
+from . import naming_byod  # noqa: F401,E402
 from . import attend  # noqa: F401,E402
 from . import studies  # noqa: F401,E402
 from . import dashboard  # noqa: F401,E402

@@ -19,6 +19,12 @@ def dashboard(
     data: Annotated[Optional[Path], typer.Option(help="Folder with images/, caltech_face_motor/ and sdnn_weights/ "
                                                  "(default: ../shared/data or $RECOLLECTION_DATA).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    naming_data: Annotated[Optional[Path], typer.Option(help="Name panel on a folder of your own: TrainingSet/ and "
+                                                        "TestingSet/, one sub-folder per class (thresholds calibrated "
+                                                        "on its training images).")] = None,
+    naming_weights: Annotated[Optional[str], typer.Option(help="Weight set of the Name panel: a directory with "
+                                                          "weight_0.npy … weight_4.npy, or a published name under "
+                                                          "--data (default run61).")] = None,
     allow_host: Annotated[Optional[list[str]], typer.Option(help="Another name this server may be reached by "
                                                             "(checked against the Host header; repeat the option). "
                                                             "Loopback names and the --host address are always accepted.")] = None,
@@ -31,7 +37,8 @@ def dashboard(
         err.print(f"[yellow]warning:[/] listening on {escape(host)}: anyone who can reach this machine can use the "
                   "dashboard (there is no login)")
     try:
-        server = make_server(host, port, Dashboard(data, pick_device(device)), allowed_hosts=tuple(allow_host or ()))
+        server = make_server(host, port, Dashboard(data, pick_device(device), naming_data, naming_weights),
+                             allowed_hosts=tuple(allow_host or ()))
     except OSError as e:
         fail(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port")
     out.print(f"dashboard on {url_of(server)}  (Ctrl-C to stop)", highlight=False)

@@ -3,7 +3,6 @@ one protocol (``naming/protocols.py``) with the settings of ``naming/presets.py`
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -11,91 +10,20 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from ..io import write_json
 from ..naming import presets as N
-from ..naming.presets import (DATA_HELP, ONESHOT_NOVELTY, ONESHOT_SVM_WEIGHTS, PAPER_INIT, PRESETS, RUN61_VALUES,
-                              SPLIT_TRAIN_PER_CLASS, SVM_VALUES, VALIDATION_RUNS, thresholds_text)
-from .common import (Cache, Device, app, check_writable_dir, default_cache, err, fail, out, pick_device, seed_option,
-                     user_errors)
+from ..naming.presets import (DATA_HELP, ONESHOT_NOVELTY, ONESHOT_SVM_WEIGHTS, PAPER_INIT, PRESETS,
+                              SPLIT_TRAIN_PER_CLASS, VALIDATION_RUNS)
+from .common import Cache, Device, app, check_writable_dir, default_cache, err, fail, out, pick_device, seed_option, user_errors
+from .naming_common import (AUTO_HELP, INIT_HELP, MODE_HELP, NAMES, NAMING_THRESHOLDS_HELP, ONESHOT_CANDIDATES_HELP,  # noqa: F401
+                            RUN61, SVM, WEIGHTS_HELP, Data, GroupsOption, bind_groups, divergence_warnings, feature_bank,
+                            feature_progress, groups_record, parse_thresholds, progress_bars, report_features,
+                            summary_line)
 
 naming_app = typer.Typer(help="Naming in an STDP spiking network: features, name neurons, the SVM baseline.",
                          no_args_is_help=True)
 app.add_typer(naming_app, name="naming")
-
-NAMES = ", ".join(PRESETS)
-WEIGHTS_HELP = (f"Weight set: a directory with weight_0.npy … weight_4.npy, or a published name ({NAMES}) under "
-                "DATA/sdnn_weights.")
-RUN61, SVM = thresholds_text(RUN61_VALUES), thresholds_text(SVM_VALUES)
-NAMING_THRESHOLDS_HELP = (f"conv1,conv2 thresholds of the naming network (default: the weight set's preset: {RUN61} "
-                          f"for run61 and unknown weights, {thresholds_text(PRESETS['upstream'].naming_values)} for upstream).")
-INIT_HELP = (f"Mean of the name neurons' initial weights, std 0.05 (default: the weight set's preset: {PAPER_INIT:g}, "
-             f"{PRESETS['upstream'].init:g} for upstream).")
-ONESHOT_CANDIDATES_HELP = "presets: " + ", ".join(
-    f"{name} at " + " and ".join(thresholds_text(v).replace(",", "/") for v in p.oneshot_values) for name, p in PRESETS.items())
-MODE_HELP = "paper: the research code, bug included; corrected: the bug fixed, every choice made on TRAIN (never TEST): "
-Data = Annotated[Optional[Path], typer.Option(help=DATA_HELP + " Only read for published weight-set names.")]
-
-
-def summary_line(s: dict) -> str:
-    """One line of a summary from ``recollection.stats``: the mean with its interval, then the spread."""
-    interval = f" [{s['ci_low']:.3f}, {s['ci_high']:.3f}]" if s.get("ci_low") is not None else ""
-    return (f"mean {s['mean']:.3f}{interval}  median {s['median']:.3f}  sd {s['sd']:.3f}  min {s['min']:.3f}  "
-            f"max {s['max']:.3f}  (n = {s['n']})")
-
-
-def parse_thresholds(text: str | None, what: str):
-    """``7,20.25`` (or ``conv1,conv2,conv3``) → Thresholds; None stays None (the preset)."""
-    from ..snn.network import NEVER, Thresholds
-
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        fail(f"{what} must be numbers separated by commas, e.g. {RUN61}; got {text!r}")
-    if len(values) not in (2, 3) or any(v <= 0 for v in values):
-        fail(f"{what} takes 2 or 3 positive thresholds (conv1,conv2[,conv3]); got {text!r}")
-    return Thresholds(*values) if len(values) == 3 else Thresholds(values[0], values[1], NEVER)
-
-
-def feature_progress(progress, label: str):
-    def start(total: int, done: int):
-        task = progress.add_task(label, total=total, completed=done)
-        return lambda n: progress.advance(task, n)
-
-    return start
-
-
-@contextlib.contextmanager
-def progress_bars():
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
-        yield progress
-
-
-def feature_bank(train: Path, test: Path, data: Optional[Path], cache: Optional[Path], device: str, progress):
-    """Features of TRAIN and TEST under any weight set, extracted on demand (cached on disk)."""
-    from ..naming.presets import resolve_weights
-    from ..naming.sources import FeatureBank
-
-    return FeatureBank.from_folders(train, test, lambda w: resolve_weights(w, data), cache or default_cache(),
-                                    pick_device(device), lambda label: feature_progress(progress, f"features {label}"))
-
-
-@contextlib.contextmanager
-def divergence_warnings():
-    """Print each distinct DivergenceWarning once (a run fits thousands of times)."""
-    from ..naming.neurons import DivergenceWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DivergenceWarning)
-        yield
-    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, DivergenceWarning)):
-        err.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 @naming_app.command("features")
@@ -104,17 +32,33 @@ def naming_features(
     data: Annotated[Path, typer.Argument(help="Image folder: one sub-folder per class.")],
     weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)],
     thresholds: Annotated[str, typer.Option(help=f"conv1,conv2[,conv3] firing thresholds (SVM features: {SVM}; "
-                                            f"naming with run61: {RUN61}).")] = SVM,
+                                            f"naming with run61: {RUN61}), or auto: calibrated on DATA's images for "
+                                            "the SVM.")] = SVM,
     root: Annotated[Optional[Path], typer.Option("--data-root", help=DATA_HELP)] = None,
     cache: Cache = None,
     device: Device = "cpu",
 ) -> None:
-    """Encode a folder (DoG, latency code) and run it through the network; cache conv3's potentials."""
+    """Encode a folder (DoG, latency code) and run it through the network; cache conv3's potentials and
+    report, per class, the all-zero fraction and the mean spikes per layer."""
+    from ..naming.diagnostics import ZeroFeaturesWarning, diagnose
+    from ..naming.protocols import resolve
+
     with progress_bars() as progress:
-        features = feature_bank(data, data, root, cache, device, progress).train(weights, parse_thresholds(thresholds, "--thresholds"))
+        bank = feature_bank(data, data, root, cache, device, progress)
+        chosen = resolve(bank, weights, parse_thresholds(thresholds, "--thresholds"), "svm")
+        features = bank.train(weights, chosen)
     peaks = features.max_features()
-    out.print(f"{len(features)} images, classes {', '.join(features.classes)}; conv3 peak potential: mean "
-              f"{peaks.mean():.3f}, max {peaks.max():.3f}; cached in {cache or default_cache()}")
+    out.print(f"{len(features)} images, classes {', '.join(features.classes)}; thresholds {chosen.conv1:g}/"
+              f"{chosen.conv2:g}; conv3 peak potential: mean {peaks.mean():.3f}, max {peaks.max():.3f}; cached in "
+              f"{cache or default_cache()}", highlight=False)
+    diagnostics = diagnose({"features": (weights, chosen, {"images": features})},
+                           calibrated=["features"] if thresholds.strip().lower() == "auto" else [])
+    report = diagnostics.sets[next(iter(diagnostics.sets))].parts["images"]
+    for cls in features.classes:
+        spikes = ", ".join(f"{k} {v:.0f}" for k, v in ((report["spikes_by_class"] or {}).get(cls) or {}).items())
+        out.print(f"  {cls}: {report['zero_by_class'][cls]:.1%} all-zero; mean spikes per image: {spikes}", highlight=False)
+    for line in diagnostics.warnings():
+        warnings.warn(line, ZeroFeaturesWarning, stacklevel=1)
 
 
 @naming_app.command("evaluate")
@@ -123,12 +67,14 @@ def naming_evaluate(
     train: Annotated[Path, typer.Argument(help="Training image folder (one sub-folder per class).")],
     test: Annotated[Path, typer.Argument(help="Test image folder, same class folders.")],
     weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)] = "run61",
-    naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP)] = None,
-    svm_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the SVM's features.")] = SVM,
+    naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP + AUTO_HELP)] = None,
+    svm_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the SVM's features." + AUTO_HELP)] = SVM,
     init: Annotated[Optional[float], typer.Option(help=INIT_HELP)] = None,
     mode: Annotated[str, typer.Option(help=MODE_HELP + "depression updates the other classes' weights, misnamed "
                                       "images learn 10× (surprise) over 3 passes, and the naming thresholds are "
-                                      "chosen by 4-fold cross-validation on TRAIN from a 3×4 grid.")] = "paper",
+                                      "chosen by 4-fold cross-validation on TRAIN from a 3×4 grid (the published one, "
+                                      "or scaled around --naming-thresholds, e.g. auto).")] = "paper",
+    groups: GroupsOption = None,
     seed: Annotated[int, seed_option("Seed of the name neurons' initial weights (and of the CV folds).")] = 66,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for evaluate.json.")] = Path("naming-evaluate"),
     data: Data = None,
@@ -142,17 +88,22 @@ def naming_evaluate(
     check_writable_dir(out_dir)
     with progress_bars() as progress:
         bank = feature_bank(train, test, data, cache, device, progress)
+        grouping = bind_groups(groups, bank)
         result = evaluate_mode(bank, weights, mode, parse_thresholds(naming_thresholds, "--naming-thresholds"),
-                               parse_thresholds(svm_thresholds, "--svm-thresholds"), init, seed)
-    th = result.thresholds
+                               parse_thresholds(svm_thresholds, "--svm-thresholds"), init, seed, groups=grouping)
+    th, svm_th = result.thresholds, result.svm_thresholds
+    assert th is not None  # the protocol named, so it used thresholds
     if mode == "corrected":
         out.print(f"corrected mode: thresholds {th.conv1:g}/{th.conv2:g} chosen by 4-fold cross-validation on {train}")
     scores = result.validation_scores
     config = {"train": str(train), "test": str(test), "weights": weights, "naming_thresholds": th.as_dict(),
-              "svm_thresholds": parse_thresholds(svm_thresholds, "--svm-thresholds").as_dict(), "name_neurons": result.rule,
-              "validation_scores": {threshold_key(t): v for t, v in scores.items()} if scores else None}
+              "svm_thresholds": svm_th.as_dict() if svm_th else None, "name_neurons": result.rule,
+              "validation_scores": {threshold_key(t): v for t, v in scores.items()} if scores else None,
+              "calibration": bank.calibrations(), "groups": groups_record(grouping, bank)}
+    diagnostics = report_features(bank, {"naming": (weights, th), "svm": (weights, svm_th) if svm_th else None},
+                                  {"naming": naming_thresholds, "svm": svm_thresholds})
     results = {k: [v] for k, v in result.accuracies().items()}
-    written = write_results(out_dir, "evaluate", config, results, plot=False)
+    written = write_results(out_dir, "evaluate", config, results, {"diagnostics": diagnostics}, plot=False)
     for key, value in results.items():
         out.print(f"{key:22s} {value[0]:.4f}")
     out.print(f"wrote {written.json}")
@@ -175,15 +126,18 @@ def naming_shots(
     rate: Annotated[float, typer.Option(help="α: rate factor of every image.")] = 1.0,
     naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP + " In corrected mode: "
                                                              "replaces every weight set's candidate thresholds "
-                                                             f"(with the SVM's {SVM}).")] = None,
+                                                             f"(with the SVM's {SVM}; auto: each weight set's "
+                                                             "calibrated naming and SVM thresholds)." + AUTO_HELP)] = None,
     init: Annotated[Optional[float], typer.Option(help=INIT_HELP + f" Corrected mode: {PAPER_INIT:g} for every "
                                                   "candidate (std 0).")] = None,
     mode: Annotated[str, typer.Option(help=MODE_HELP + "the weights × thresholds × inputs (every conv3 neuron or one "
                                       f"unit per map) × activity threshold ({' or '.join(f'{a:g}' for a in N.ONESHOT_ACTIVITY)}) chosen on runs inside TRAIN "
                                       f"({ONESHOT_CANDIDATES_HELP}).")] = "paper",
     svm_weights: Annotated[Optional[str], typer.Option(help="Also run the SVM on the same images, with features of "
-                                                       f"these weights (thresholds {SVM}), z-scored on the run's "
+                                                       "these weights (at --svm-thresholds), z-scored on the run's "
                                                        f"images; e.g. {ONESHOT_SVM_WEIGHTS}.")] = None,
+    svm_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the SVM's features." + AUTO_HELP)] = SVM,
+    groups: GroupsOption = None,
     validation_runs: Annotated[int, typer.Option(min=1, help="Corrected mode: runs inside TRAIN that score each "
                                                  "candidate.")] = VALIDATION_RUNS,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for shots.json and shots.cdf.png.")] = Path("naming-shots"),
@@ -201,21 +155,29 @@ def naming_shots(
     params = {"novelty": novelty, "rate": rate, **({"init": init} if init is not None else {})}
     with progress_bars() as progress, divergence_warnings():
         bank = feature_bank(train, test, data, cache, device, progress)
+        grouping = bind_groups(groups, bank)
         task = progress.add_task(f"{runs} runs", total=runs)
         result = shot_protocol(bank, weight_sets, runs, shots, seed, mode, params,
                                parse_thresholds(naming_thresholds, "--naming-thresholds"),
-                               (svm_weights, N.SVM_THRESHOLDS) if svm_weights else None, validation_runs,
-                               lambda n: progress.advance(task, n))
-    th = result.thresholds
+                               (svm_weights, parse_thresholds(svm_thresholds, "--svm-thresholds")) if svm_weights else None,
+                               validation_runs, lambda n: progress.advance(task, n), grouping)
+    th, svm_th, chosen = result.thresholds, result.svm_thresholds, result.params or {}
+    assert th is not None  # the protocol named, so it used thresholds
     if mode == "corrected":
-        out.print(f"corrected mode: chose {result.weights} at {th.conv1:g}/{th.conv2:g}, inputs {result.params['inputs']}, "
-                  f"activity threshold {result.params['active_threshold']:g} among {len(result.candidates)} candidates "
+        out.print(f"corrected mode: chose {result.weights} at {th.conv1:g}/{th.conv2:g}, inputs {chosen['inputs']}, "
+                  f"activity threshold {chosen['active_threshold']:g} among {len(result.candidates)} candidates "
                   f"on {shots}-shot runs inside {train}", highlight=False)
     config = {"train": str(train), "test": str(test), "weights": result.weights, "svm_weights": svm_weights,
               "runs": runs, "shots": shots, "seed": seed, "mode": mode, "naming": result.params,
-              "naming_thresholds": th.as_dict(), "validation_runs": validation_runs if mode == "corrected" else None}
+              "naming_thresholds": th.as_dict(), "svm_thresholds": svm_th.as_dict() if svm_th else None,
+              "validation_runs": validation_runs if mode == "corrected" else None, "calibration": bank.calibrations(),
+              "groups": groups_record(grouping, bank)}
     train_paths = bank.train(result.weights, th).paths
-    extra = {"images": [[train_paths[i] for i in d] for d in result.draws], "validation_scores": result.scores_by_label()}
+    extra = {"images": [[train_paths[i] for i in d] for d in result.draws], "validation_scores": result.scores_by_label(),
+             "tested_images": result.tested or None,
+             "diagnostics": report_features(bank, {"naming": (result.weights, th),
+                                                   "svm": (svm_weights, svm_th) if svm_weights else None},
+                                            {"naming": naming_thresholds, "svm": svm_thresholds})}
     written = write_results(out_dir, "shots", config, result.results(), extra,
                             title=f"{shots}-shot naming, {mode} mode: test accuracy of {runs} runs")
     for name, values in result.results().items():
@@ -235,10 +197,14 @@ def naming_splits(
     seed: Annotated[int, seed_option("Seed of the splits (split k's CV folds: seed + 1000 + k).")] = 0,
     mode: Annotated[str, typer.Option(help=MODE_HELP + "the corrected, surprise-gated rule, with the thresholds "
                                       "chosen by 4-fold cross-validation on each split's training part.")] = "paper",
-    naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP)] = None,
+    naming_thresholds: Annotated[Optional[str], typer.Option(help=NAMING_THRESHOLDS_HELP + AUTO_HELP + " (Splits pool "
+                                                             "TRAIN and TEST: calibration reads TRAIN's images, "
+                                                             "never labels.)")] = None,
     init: Annotated[Optional[float], typer.Option(help=INIT_HELP)] = None,
-    svm: Annotated[bool, typer.Option("--svm/--no-svm", help=f"Also the SVM ({SVM} features of the same weights) "
-                                      "on the same splits.")] = True,
+    svm: Annotated[bool, typer.Option("--svm/--no-svm", help="Also the SVM (features of the same weights at "
+                                      "--svm-thresholds) on the same splits.")] = True,
+    svm_thresholds: Annotated[str, typer.Option(help="conv1,conv2 thresholds of the SVM's features." + AUTO_HELP)] = SVM,
+    groups: GroupsOption = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for splits.json and splits.cdf.png.")] = Path("naming-splits"),
     data: Data = None,
     cache: Cache = None,
@@ -250,15 +216,23 @@ def naming_splits(
 
     check_mode(mode)
     check_writable_dir(out_dir)
+    from ..naming.protocols import resolve, resolve_key
+
     with progress_bars() as progress:
         bank = feature_bank(train, test, data, cache, device, progress)
-        result = split_protocol(bank, weights, splits, seed, mode, train_per_class,
-                                parse_thresholds(naming_thresholds, "--naming-thresholds"), init,
-                                (weights, N.SVM_THRESHOLDS) if svm else None)
+        grouping = bind_groups(groups, bank)
+        choice = parse_thresholds(naming_thresholds, "--naming-thresholds")
+        svm_key = resolve_key(bank, (weights, parse_thresholds(svm_thresholds, "--svm-thresholds"))) if svm else None
+        result = split_protocol(bank, weights, splits, seed, mode, train_per_class, choice, init, svm_key, grouping)
+        th = resolve(bank, weights, choice, "naming", N.naming_preset(weights).naming)
     config = {"train": str(train), "test": str(test), "weights": weights, "splits": splits, "seed": seed, "mode": mode,
-              "train_per_class": train_per_class, "name_neurons": result.rule,
-              "chosen_thresholds": [[t.conv1, t.conv2] for t in result.chosen] or None}
-    written = write_results(out_dir, "splits", config, result.results(),
+              "train_per_class": train_per_class, "name_neurons": result.rule, "naming_thresholds": th.as_dict(),
+              "svm_thresholds": svm_key[1].as_dict() if svm_key else None,
+              "chosen_thresholds": [[t.conv1, t.conv2] for t in result.chosen] or None,
+              "calibration": bank.calibrations(), "groups": groups_record(grouping, bank)}
+    diagnostics = report_features(bank, {"naming": (weights, th), "svm": svm_key},
+                                  {"naming": naming_thresholds, "svm": svm_thresholds})
+    written = write_results(out_dir, "splits", config, result.results(), {"diagnostics": diagnostics},
                             title=f"{mode}-mode naming vs SVM: test accuracy of {splits} random splits")
     for name, values in result.results().items():
         s = summary(values)
@@ -382,7 +356,11 @@ def recall(
     training: Annotated[Training, typer.Option(help="Name neurons from the whole training folder, or from one "
                                                f"image per class (λ = {ONESHOT_NOVELTY:g}).")] = Training.full,
     rule: Annotated[Optional[Rule], typer.Option(help="Learning rule of the name neurons (default: paper for "
-                                                 "caltech, corrected for mnist).")] = None,
+                                                 "caltech, corrected for mnist and --folder).")] = None,
+    folder: Annotated[Optional[Path], typer.Option(help="Your own data instead of --dataset: a folder with "
+                                                   "TrainingSet/ and TestingSet/ (one sub-folder per class).")] = None,
+    thresholds: Annotated[Optional[str], typer.Option(help=f"conv1,conv2 naming thresholds (default: {RUN61} for "
+                                                      "--dataset, auto for --folder)." + AUTO_HELP)] = None,
     seed: Annotated[int, seed_option("Seed of the one-shot pair.")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the PNGs and recall.json.")] = Path("recall"),
     cache: Cache = None,
@@ -393,13 +371,24 @@ def recall(
     from ..naming.protocols import recall_root, recall_setup
     from ..naming.recall import cue_for, recall_name, recall_picture, score, train_names
 
+    from ..naming.diagnostics import diagnose
+    from ..naming.protocols import recall_setup_folder
+
     check_writable_dir(out_dir)
-    rule_name = (rule.value if rule else ("paper" if dataset == RecallData.caltech else "corrected"))
+    rule_name = (rule.value if rule else ("paper" if dataset == RecallData.caltech and folder is None else "corrected"))
     cache = cache or default_cache()
-    root = recall_root(dataset.value, data)
+    choice = parse_thresholds(thresholds, "--thresholds")
     with err.status("features, class means and name neurons …"):
-        s = recall_setup(dataset.value, weights, N.RUN61_NAMING, root, cache)
+        if folder is not None:
+            root = folder
+            s = recall_setup_folder(folder, weights, choice or "auto", data, cache)
+        else:
+            root = recall_root(dataset.value, data)
+            s = recall_setup(dataset.value, weights, choice or N.RUN61_NAMING, root, cache)
         names = train_names(s, training.value, seed, rule_name)
+    diagnostics = diagnose({"naming": (weights, s.thresholds, {"train": s.train, "test": s.test})},
+                           calibrated=["naming"] if folder is not None and choice in (None, "auto") or choice == "auto" else [])
+    diagnostics.emit()
     records = []
     for c, cls in enumerate(s.classes):
         recalled = recall_name(s, names, c, flavour.value, cue_for(s, c) if cue else None)
@@ -408,8 +397,8 @@ def recall(
         records.append({"name": cls, **scores, "png": f"{cls}.png"})
         out.print(f"{cls}: r with own class mean {scores['r_own']:.3f}, with the other's {scores['r_other']:.3f}; "
                   f"fed back, named {scores['named']}", highlight=False)
-    config = {"dataset": dataset.value, "data": str(root), "weights": weights, "flavour": flavour.value, "cue": cue,
-              "training": training.value, "rule": rule_name, "seed": seed,
-              "thresholds": list(RUN61_VALUES)}
-    path = write_json(out_dir / "recall.json", {"config": config, "recalls": records})
+    config = {"dataset": "folder" if folder is not None else dataset.value, "data": str(root), "weights": weights,
+              "flavour": flavour.value, "cue": cue, "training": training.value, "rule": rule_name, "seed": seed,
+              "thresholds": [s.thresholds.conv1, s.thresholds.conv2]}
+    path = write_json(out_dir / "recall.json", {"config": config, "recalls": records, "diagnostics": diagnostics.as_dict()})
     out.print(f"wrote {path} and one PNG per class (recalled DoG map | image estimate)")

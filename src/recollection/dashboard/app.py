@@ -78,13 +78,14 @@ def described(params: dict[str, Param]) -> dict[str, dict]:
 class Dashboard:
     """State shared by all requests: models, samples, uploads and the naming network."""
 
-    def __init__(self, data_root: str | Path | None = None, device: str = "cpu") -> None:
+    def __init__(self, data_root: str | Path | None = None, device: str = "cpu", naming_data: str | Path | None = None,
+                 naming_weights: str | None = None) -> None:
         from .samples import naming_samples, recollect_samples
 
         self.device = device
         self.uploads = Uploads()
         self.samples = recollect_samples(data_root)
-        self.naming_samples = naming_samples(data_root)
+        self.naming_samples = naming_samples(data_root, naming_data, naming_weights)
         self.data_root = data_root
         self._models: dict[tuple, Any] = {}
         self._naming = None
@@ -278,7 +279,7 @@ class Dashboard:
         if isinstance(ref, dict) and "upload" in ref:
             return self.uploads.get(str(ref["upload"]))
         if not isinstance(ref, dict) or self.naming_samples is None or self.naming_samples.picture(str(ref.get("sample"))) is None:
-            raise ClientError("choose one of the Caltech sample images or upload one")
+            raise ClientError("choose one of the sample images or upload one")
         return self.naming_samples.picture(str(ref["sample"]))()
 
     def name(self, request: dict) -> Response:
@@ -290,8 +291,12 @@ class Dashboard:
 
     def teach(self, request: dict) -> Response:
         state = self.naming()
-        pictures = [self.naming_picture(request.get(c)) for c in ("face", "motor")]
-        return Response.json(state.teach(pictures))
+        taught = request.get("taught")
+        if taught is None:  # the page before folders of your own: one face, one motorbike
+            taught = [request.get("face"), request.get("motor")]
+        if not isinstance(taught, list) or len(taught) != len(state.classes):
+            raise ClientError(f"teach one image per class, in order: {', '.join(state.classes)}")
+        return Response.json(state.teach([self.naming_picture(ref) for ref in taught]))
 
     # --- attention ---------------------------------------------------------------------------------
     def attend(self, request: dict) -> Response:

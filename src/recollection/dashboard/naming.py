@@ -16,6 +16,7 @@ from .render import data_uri, map_picture, png_bytes
 
 class NamingState:
     def __init__(self, samples) -> None:
+        from ..naming.diagnostics import diagnose
         from ..naming.neurons import NameNeurons
         from ..naming.presets import naming_preset
         from ..snn.encoding import DoGEncoder
@@ -24,15 +25,29 @@ class NamingState:
 
         preset = naming_preset(samples.weights)  # run61: the paper's thresholds and rule
         self.network = SpikingNetwork(load_weights(samples.weights))
-        self.thresholds = preset.naming
+        preset_thresholds = preset.naming
+        assert preset_thresholds is not None  # naming_preset always has naming thresholds
+        self.thresholds = self.calibrated(samples) if samples.custom else preset_thresholds
         self.rule = preset.rule()
         self.encoder = DoGEncoder()
         self.train = folder_features(samples.train, self.network, self.thresholds, cache_dir=default_cache())
         self.test = folder_features(samples.test, self.network, self.thresholds, cache_dir=default_cache())
         self.neurons = NameNeurons(**self.rule).fit(self.train.potentials, self.train.labels)
+        self.diagnostics = diagnose({"naming": (str(samples.weights), self.thresholds, {"train": self.train, "test": self.test})},
+                                    calibrated=["naming"] if samples.custom else [])
+        self.warnings = self.diagnostics.warnings()
         self.classes = self.train.classes
         self.test_folder = samples.test
         self._recall_setup = None
+
+    @staticmethod
+    def calibrated(samples):
+        """Naming thresholds calibrated on a folder of your own's training images (cached on disk)."""
+        from ..naming.sources import FeatureBank
+        from ..snn.features import default_cache
+
+        bank = FeatureBank.from_folders(samples.train, samples.test, lambda w: samples.weights, default_cache())
+        return bank.calibrate(str(samples.weights), "naming").thresholds
 
     def potentials(self, image: Image.Image) -> np.ndarray:
         """conv3 potentials over time (T, maps, H, W) of one image."""
@@ -57,10 +72,11 @@ class NamingState:
             "scores_plot": data_uri(scores_plot(over_time, self.classes)),
             "raster": data_uri(raster_plot(active)),
             "milliseconds": round((time.perf_counter() - start) * 1e3, 1),
+            "thresholds": [self.thresholds.conv1, self.thresholds.conv2], "warnings": self.warnings,
         }
 
     def teach(self, pictures: list[Image.Image]) -> dict:
-        """One image per class (faces, then motorbikes), novelty-modulated (λ = 65), scored on the test set."""
+        """One image per class (in the classes' order), novelty-modulated (λ = 65), scored on the test set."""
         from ..naming.protocols import shots
         from ..snn.features import FeatureSet
 
@@ -70,7 +86,7 @@ class NamingState:
         result = shots([np.arange(len(pictures))], (taught, self.test), {**self.rule, "novelty": ONESHOT_NOVELTY})
         accuracy = result.naming[0]
         return {"accuracy": accuracy, "test_images": int(len(self.test)), "classes": self.classes,
-                "milliseconds": round((time.perf_counter() - start) * 1e3, 1)}
+                "milliseconds": round((time.perf_counter() - start) * 1e3, 1), "warnings": self.warnings}
 
 
     def recall(self, name: str, flavour: str, cue: bool) -> dict:
@@ -96,7 +112,7 @@ class NamingState:
             "picture": data_uri(png_bytes(recall_picture(recalled))),
             "cascade": [{"name": n, "image": data_uri(png_bytes(map_picture(torch.from_numpy(np.ascontiguousarray(v)))))}
                         for n, v in recalled.cascade],
-            "milliseconds": round((time.perf_counter() - start) * 1e3, 1),
+            "milliseconds": round((time.perf_counter() - start) * 1e3, 1), "warnings": self.warnings,
         }
 
 

@@ -2,7 +2,10 @@
 configuration), random train/test splits, the threshold search and recall. Each runs a protocol of
 ``naming/protocols.py`` with the defaults of ``naming/presets.py``. Features (per image folder × weights
 × thresholds) are extracted once, before the points run, and read from the on-disk cache by every
-worker."""
+worker. Every engine writes the diagnostics of the feature sets its points read (all-zero fraction,
+spikes per layer: ``artifacts/diagnostics.json``, a section of the report) and warns about sets with too
+many all-zero images; ``[data] groups`` (a regex or CSV, as ``--groups``) makes the splits, draws and
+folds keep each object's images on one side."""
 
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ class NamingEngine(Engine):
         "weights_dir": Param(str, N.WEIGHTS_DIR, help="folder of weight sets (one sub-folder each), relative to root"),
         "cache": Param(str, None, help="feature cache (default ~/.cache/recollection/snn)"),
         "device": Param(str, "cpu", ("cpu", "cuda")),
+        "groups": Param(str, None, help="which images show one object: a regex whose first capture group, searched "
+                                        "in the file name, names it, or a CSV of file,group; splits, draws and folds "
+                                        "keep each group on one side"),
     }
     common = {
         "weights": Param(str, N.DEFAULT_WEIGHTS, help="a weight set in weights_dir"),
@@ -58,6 +64,13 @@ class NamingEngine(Engine):
             from ..snn.features import default_cache
 
             data["cache"] = str(default_cache())
+        if data.get("groups") is not None:
+            from ..errors import RecollectionError
+
+            try:
+                study_groups(data["root"], data["train"], data["test"], data["groups"])
+            except RecollectionError as e:
+                raise StudyError(f"{where}: [data] groups: {e}") from None
         return data
 
     def check_point(self, data: dict, params: dict) -> str | None:
@@ -80,6 +93,40 @@ class NamingEngine(Engine):
             for part in ("train", "test"):
                 features(data["root"], data[part], data["weights_dir"], weights, c1, c2, data["cache"], data["device"],
                          progress)
+
+    def finalize(self, data: dict, points: list[dict], artifacts: Path) -> None:
+        """The diagnostics of every feature set the points read, for the report; one warning per set with
+        too many all-zero images."""
+        from ..io import write_json
+        from ..naming.diagnostics import diagnose
+        from ..snn.network import NEVER, Thresholds
+
+        sets = {f"{Path(w).name} {c1:g}/{c2:g}": (w, Thresholds(c1, c2, NEVER),
+                                                  dict(zip(("train", "test"), feature_pair(data, w, c1, c2))))
+                for w, c1, c2 in sorted(self.weight_sets(points))}
+        if not sets:
+            return
+        diagnostics = diagnose(sets)
+        write_json(artifacts / DIAGNOSTICS, diagnostics.as_dict())
+        diagnostics.emit()
+
+
+DIAGNOSTICS = "diagnostics.json"  # in the study's artifacts: read by the report (report_naming.py)
+
+
+@lru_cache(maxsize=8)
+def study_groups(root: str, train: str, test: str, groups: str):
+    """The groups of a study's training and test images (read once per worker)."""
+    from ..data.folders import image_folder
+    from ..naming.groups import Grouping
+
+    files = image_folder(Path(root) / train)[0] + image_folder(Path(root) / test)[0]
+    return Grouping.parse(groups).bind(files)
+
+
+def grouping(data: dict):
+    """The study's Groups, or None."""
+    return study_groups(data["root"], data["train"], data["test"], data["groups"]) if data.get("groups") else None
 
 
 @lru_cache(maxsize=16)
@@ -139,13 +186,22 @@ def draws(labels, p: dict, index: list[dict]):
     return [sample_shots(labels, q["shots"], 1, q["seed"])[0] for q in index]
 
 
-def split_draws(sizes: list[int], p: dict, index: list[dict]):
+def split_draws(sizes: list[int], p: dict, index: list[dict], pooled=None, groups=None):
     """Each point's (train, test) indices into the pooled images: seeded per point, or the repeat-th of
-    the study's sequence."""
+    the study's sequence (whole groups, given the pooled set and its groups)."""
     from ..naming.experiments import random_splits
 
     if any(p["train_per_class"] >= n for n in sizes):
         raise StudyError(f"train_per_class = {p['train_per_class']} leaves no test image (class sizes {sizes})")
+    if groups is not None and pooled is not None:
+        from ..naming.groups import grouped_random_splits
+
+        ids = groups.of(pooled.paths)
+        split = lambda n, seed: grouped_random_splits(pooled.labels, ids, p["train_per_class"], n, seed, pooled.classes)  # noqa: E731
+        if p["pick"] == "sequence":
+            stream = split(max(q["repeat"] for q in index) + 1, p["seed"] - p["repeat"])
+            return [stream[q["repeat"]] for q in index]
+        return [split(1, q["seed"])[0] for q in index]
     train_sizes = [p["train_per_class"]] * len(sizes)
     if p["pick"] == "sequence":
         stream = random_splits(sizes, train_sizes, max(q["repeat"] for q in index) + 1, p["seed"] - p["repeat"])
@@ -181,7 +237,7 @@ class NamingShots(NamingEngine):
         p0 = points[0]
         pair = feature_pair(data, p0["weights"], p0["conv1"], p0["conv2"])
         svm = feature_pair(data, p0["svm_weights"], *SVM_THRESHOLDS) if p0["svm"] else None
-        result = shots(draws(pair[0].labels, p0, points), pair, rule(p0), svm)
+        result = shots(draws(pair[0].labels, p0, points), pair, rule(p0), svm, groups=grouping(data))
         return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm else {})} for k in range(len(points))]
 
 
@@ -226,7 +282,7 @@ class NamingCorrectedShots(NamingEngine):
         index = draws(shot_labels(features, candidates), p0, points)
         svm = (p0["svm_weights"], N.SVM_THRESHOLDS) if p0["svm"] else None
         result = corrected_shots(features, candidates, index, svm, p0["shots"], p0["validation_runs"],
-                                 p0["seed"] - p0["repeat"])
+                                 p0["seed"] - p0["repeat"], groups=grouping(data))
         best = max(result.validation_scores)
         return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm else {}), "validation": best}
                 for k in range(len(points))]
@@ -255,7 +311,7 @@ class NamingSplits(NamingEngine):
         p0 = points[0]
         naming, sizes = pool(feature_pair(data, p0["weights"], p0["conv1"], p0["conv2"]))
         svm = pool(feature_pair(data, p0["svm_weights"], *SVM_THRESHOLDS))[0] if p0["svm"] else None
-        result = splits(split_draws(sizes, p0, points), naming, rule(p0), svm)
+        result = splits(split_draws(sizes, p0, points, naming, grouping(data)), naming, rule(p0), svm)
         return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm is not None else {})}
                 for k in range(len(points))]
 
@@ -285,10 +341,11 @@ class NamingCorrectedSplits(NamingEngine):
         from ..naming.protocols import corrected_splits, pool
 
         p0 = points[0]
-        sizes = pool(feature_pair(data, p0["weights"], *N.RUN61_VALUES))[1]
-        index_pairs = split_draws(sizes, p0, points)
+        pooled, sizes = pool(feature_pair(data, p0["weights"], *N.RUN61_VALUES))
+        index_pairs = split_draws(sizes, p0, points, pooled, grouping(data))
         svm = (p0["svm_weights"], N.SVM_THRESHOLDS) if p0["svm"] else None
-        result = corrected_splits(bank(data), p0["weights"], index_pairs, [p["seed"] + 1000 for p in points], svm)
+        result = corrected_splits(bank(data), p0["weights"], index_pairs, [p["seed"] + 1000 for p in points], svm,
+                                  groups=grouping(data))
         return [{"naming": result.naming[k], **({"svm": result.svm[k]} if svm else {})} for k in range(len(points))]
 
 
@@ -321,7 +378,7 @@ class NamingThresholds(NamingEngine):
             if not 0.0 < p["validation"] < 1.0:
                 raise StudyError(f"validation must be a fraction in (0, 1), got {p['validation']}")
             pair = feature_pair(data, p["weights"], p["conv1"], p["conv2"])
-            out.append(asdict(score_setting(pair, rule(p), p["validation"], p["seed"])))
+            out.append(asdict(score_setting(pair, rule(p), p["validation"], p["seed"], grouping(data))))
         return out
 
 
@@ -333,7 +390,7 @@ class NamingRecall(NamingEngine):
 
     name = "naming.recall"
     data = {
-        **NamingEngine.data,
+        **{k: v for k, v in NamingEngine.data.items() if k != "groups"},  # one name at a time: nothing is split
         "mnist_dir": Param(str, "mnist", help="MNIST idx files, relative to root (dataset = mnist)"),
         "gallery": Param(bool, True, help="save each recalled map (DoG | image estimate) for the report"),
     }
@@ -364,6 +421,21 @@ class NamingRecall(NamingEngine):
 
     def unit_key(self, params: dict) -> tuple:
         return tuple(repr(params[k]) for k in ("dataset", "weights", "conv1", "conv2", "rule", "training", "seed"))
+
+    def finalize(self, data: dict, points: list[dict], artifacts: Path) -> None:
+        """The diagnostics of the recall set-ups' features (train and test, per data set and weights)."""
+        from ..io import write_json
+        from ..naming.diagnostics import diagnose
+
+        sets = {}
+        for key in sorted({(p["dataset"], p["weights"], p["conv1"], p["conv2"]) for p in points}):
+            s = recall_setup(data["root"], data["mnist_dir"], data["weights_dir"], data["cache"], *key)
+            sets[f"{key[0]} {Path(key[1]).name} {key[2]:g}/{key[3]:g}"] = (key[1], s.thresholds,
+                                                                          {"train": s.train, "test": s.test})
+        if sets:
+            diagnostics = diagnose(sets)
+            write_json(artifacts / DIAGNOSTICS, diagnostics.as_dict())
+            diagnostics.emit()
 
     def prepare(self, data: dict, points: list[dict], progress=None) -> None:
         for key in sorted({(p["dataset"], p["weights"], p["conv1"], p["conv2"]) for p in points}):

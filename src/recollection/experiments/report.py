@@ -83,6 +83,12 @@ def build_sections(results: Results, analysis: Analysis | None = None) -> list[S
         from .report_recall import recall_section
 
         sections.append(recall_section(results))
+    if meta["study"]["engine"].startswith("naming."):
+        from .report_naming import diagnostics_section
+
+        found = diagnostics_section(results.out)
+        if found is not None:
+            sections.append(found)
     if meta["study"]["engine"] in ("cnn.attend", "naming.attend"):
         from .attend_report import attention_section
 

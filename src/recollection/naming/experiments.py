@@ -58,9 +58,12 @@ class NamingScorer:
         self.drive = template.drive(test.potentials)
         self.truth = test.labels
 
-    def run(self, train: FeatureSet) -> tuple[NameNeurons, float]:
+    def run(self, train: FeatureSet, mask: np.ndarray | None = None) -> tuple[NameNeurons, float]:
+        """Fit on ``train``; the accuracy on the test set (on its images in ``mask`` only, if given)."""
         model = NameNeurons(**self.template.get_params()).fit(train.potentials, train.labels)
         predicted = model.classes_[np.argmax(self.drive @ model.weights_.T, axis=1)]
+        if mask is not None:
+            return model, accuracy(predicted[mask], self.truth[mask])
         return model, accuracy(predicted, self.truth)
 
 
@@ -72,18 +75,23 @@ def shot_runs(
     svm_train: FeatureSet | None = None,
     svm_test: FeatureSet | None = None,
     progress: Progress | None = None,
+    masks: Sequence[np.ndarray] | None = None,
 ) -> dict[str, list[float]]:
-    """Test accuracy of naming (and of the SVM, on its own features of the same images) per run."""
+    """Test accuracy of naming (and of the SVM, on its own features of the same images) per run; with
+    ``masks`` (one per run), on those test images only (grouped runs: none shares a group with the run's
+    training images)."""
     scorer = NamingScorer(naming, test) if naming is not None else None
     svm_test_features = SpikeSVM.peak_features(svm_test.potentials) if svm_test is not None else None
     results: dict[str, list[float]] = {"naming": [], "svm": []}
-    for index in runs:
+    for k, index in enumerate(runs):
+        mask = masks[k] if masks is not None else None
         if scorer is not None:
-            results["naming"].append(scorer.run(train.subset(index))[1])
+            results["naming"].append(scorer.run(train.subset(index), mask)[1])
         if svm_train is not None:
             sub = svm_train.subset(index)
-            svm = SpikeSVM().fit(sub.potentials, sub.labels)
-            results["svm"].append(accuracy(svm.predict(svm_test_features), svm_test.labels))
+            predicted = SpikeSVM().fit(sub.potentials, sub.labels).predict(svm_test_features)
+            truth = svm_test.labels
+            results["svm"].append(accuracy(predicted[mask], truth[mask]) if mask is not None else accuracy(predicted, truth))
         if progress:
             progress(1)
     return {k: v for k, v in results.items() if v}
@@ -112,7 +120,9 @@ def pooled(a: FeatureSet, b: FeatureSet) -> tuple[FeatureSet, list[int]]:
     labels = np.concatenate([a.labels, b.labels])
     paths = a.paths + b.paths
     order = np.argsort(labels, kind="stable")
-    joined = FeatureSet(potentials[order], labels[order], a.classes, [paths[i] for i in order])
+    counts = (np.concatenate([a.spike_counts, b.spike_counts])[order]
+              if a.spike_counts is not None and b.spike_counts is not None else None)
+    joined = FeatureSet(potentials[order], labels[order], a.classes, [paths[i] for i in order], counts, a.spike_layers)
     return joined, [int(np.sum(labels == c)) for c in range(len(a.classes))]
 
 

@@ -29,17 +29,20 @@ class DivergenceWarning(UserWarning):
 
 
 def as_slots(potentials: np.ndarray) -> np.ndarray:
-    """(N, T, maps, H, W) or (N, T, F) potentials → (N, T, F) float32."""
+    """(N, T, maps, H, W) or (N, T, F) potentials over time, or (N, F): one time step → (N, T, F)."""
     potentials = np.asarray(potentials)
-    if potentials.ndim < 3:
-        raise OptionError(f"name neurons need potentials over time (N, T, ...); got shape {potentials.shape}")
+    if potentials.ndim == 2:
+        return potentials[:, None, :]
+    if potentials.ndim < 2:
+        raise OptionError(f"name neurons need potentials (N, T, ...) or (N, features); got shape {potentials.shape}")
     return potentials.reshape(potentials.shape[0], potentials.shape[1], -1)
 
 
 class NameNeurons(ClassifierMixin, BaseEstimator):
     """Co-occurrence-learning name neurons, scikit-learn style (``fit`` / ``predict``).
 
-    ``X`` holds conv3 potentials over time (N, T, maps, H, W), e.g. ``FeatureSet.potentials``.
+    ``X`` holds conv3 potentials over time (N, T, maps, H, W), e.g. ``FeatureSet.potentials``, or (N, T, F),
+    or (N, F): one value per image and input neuron, read as a single time step.
 
     mode: ``paper`` reproduces the research code, quirks included: its depression line updates the
         label's own weights (so other name neurons never change), ties go to the first class.
@@ -221,3 +224,19 @@ class NameNeurons(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """The class whose name neuron scores highest (ties: the first class)."""
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """What a saved model holds: the parameters (JSON) and the learnt arrays (no pickle)."""
+        check_is_fitted(self, "weights_")
+        return self.get_params(), {"weights": np.asarray(self.weights_, np.float64), "classes": np.asarray(self.classes_)}
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> "NameNeurons":
+        """The fitted name neurons back from :meth:`state`."""
+        model = cls(**params)
+        model.check_options()
+        weights, classes = np.asarray(arrays["weights"], np.float64), np.asarray(arrays["classes"])
+        if weights.ndim != 2 or len(weights) != len(classes) or len(classes) < 2:
+            raise OptionError(f"name-neuron weights {weights.shape} do not fit {len(classes)} classes")
+        model.weights_, model.classes_ = weights, classes
+        return model

@@ -39,7 +39,10 @@ def thresholds(values: Sequence[float]) -> "Thresholds":
 
 def thresholds_text(t: "Thresholds | Sequence[float]") -> str:
     """``7,20.25``: how the CLI writes (and parses) a threshold pair."""
-    c1, c2 = (t.conv1, t.conv2) if hasattr(t, "conv1") else t[:2]
+    if isinstance(t, Sequence):
+        c1, c2 = t[0], t[1]
+    else:
+        c1, c2 = t.conv1, t.conv2
     return f"{c1:g},{c2:g}"
 
 
@@ -66,7 +69,7 @@ SPLIT_TRAIN_PER_CLASS = 200  # the multi-split protocol: 200 training images per
 
 PAPER_RULE = {"init": PAPER_INIT}
 CORRECTED_RULE = {"mode": "corrected", "surprise": 10.0, "epochs": 3, "init": PAPER_INIT}
-RULES = {"paper": PAPER_RULE, "corrected": CORRECTED_RULE}
+RULES: dict[str, dict] = {"paper": PAPER_RULE, "corrected": CORRECTED_RULE}
 ONESHOT_SKIPS = ("surprise", "epochs")  # one-shot runs learn from λ alone: no surprise passes
 
 

@@ -60,7 +60,7 @@ class Reproduction:
 
     # --- the experiments -------------------------------------------------------------------------
     def svm_full(self) -> Row:
-        acc = P.evaluate(None, self.pair("run61", SVM_THRESHOLDS)).svm["test"]
+        acc = P.evaluate(None, self.pair("run61", SVM_THRESHOLDS)).svm_accuracy("test")
         return Row("SVM on run61 STDP features, full data", "0.9848", f"{acc:.4f}", abs(acc - 0.9848) < 0.001,
                    {"test": acc})
 
@@ -162,8 +162,9 @@ class Reproduction:
         result = P.shot_protocol(self.bank, list(PRESETS), pairs, 1, seed, "corrected",
                                  svm=(ONESHOT_SVM_WEIGHTS, SVM_THRESHOLDS), validation_runs=validation_pairs)
         n, s = summary(result.naming), summary(result.svm)
-        chosen = {"weights": result.weights, "thresholds": result.thresholds.as_dict(),
-                  **{k: result.params[k] for k in ("inputs", "active_threshold", "init", "init_std", "novelty", "mode")}}
+        thresholds, params = result.chosen()
+        chosen = {"weights": result.weights, "thresholds": thresholds.as_dict(),
+                  **{k: params[k] for k in ("inputs", "active_threshold", "init", "init_std", "novelty", "mode")}}
         return Row(f"beyond: one-shot naming, configuration chosen on validation pairs, {pairs} pairs",
                    "naming mean above the one-shot SVM's (paper: 0.746 vs 0.768)",
                    f"naming {n['mean']:.3f} vs SVM {s['mean']:.3f} (same pairs)", n["mean"] > s["mean"],
@@ -171,7 +172,7 @@ class Reproduction:
 
     def stdp_svm(self, weight_dirs: list[Path]) -> Row:
         """SVM test accuracy on the features of networks trained here by STDP from scratch (one per seed)."""
-        accs = [P.evaluate(None, self.pair(str(d), SVM_THRESHOLDS)).svm["test"] for d in weight_dirs]
+        accs = [P.evaluate(None, self.pair(str(d), SVM_THRESHOLDS)).svm_accuracy("test") for d in weight_dirs]
         s = summary(accs)
         return Row(f"SVM on STDP features trained here, {len(accs)} seeds", "mean 0.938, median 0.950, max 0.9848 (80 seeds)",
                    f"mean {s['mean']:.3f}, median {s['median']:.3f}, max {s['max']:.4f}", s["median"] >= 0.94,

@@ -9,7 +9,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -44,6 +44,8 @@ class FeatureSet:
     labels: np.ndarray  # (N,) int
     classes: list[str]
     paths: list[str]
+    spike_counts: np.ndarray | None = None  # (N, layers) int32: spikes per image of the input and each layer below conv3
+    spike_layers: list[str] | None = None  # the names of those layers ("input", "conv1", …)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -54,7 +56,20 @@ class FeatureSet:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> "FeatureSet":
         index = np.asarray(index, dtype=int)
-        return FeatureSet(self.potentials[index], self.labels[index], self.classes, [self.paths[i] for i in index])
+        counts = self.spike_counts[index] if self.spike_counts is not None else None
+        return FeatureSet(self.potentials[index], self.labels[index], self.classes, [self.paths[i] for i in index],
+                          counts, self.spike_layers)
+
+    def counts_checksum(self) -> str:
+        """SHA-256 of the spike counts and their layer names (stored beside the features' own checksum, so
+        that an entry written without counts keeps its checksum)."""
+        h = hashlib.sha256()
+        if self.spike_counts is not None:
+            counts = np.ascontiguousarray(self.spike_counts)
+            h.update(f"{counts.dtype.str}{counts.shape}".encode())
+            h.update(counts.data)
+            h.update(json.dumps(list(self.spike_layers or [])).encode())
+        return h.hexdigest()
 
     def checksum(self) -> str:
         """SHA-256 over every array and name, stored with a cache entry and checked when it is read."""
@@ -74,10 +89,12 @@ class FeatureSet:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise output_error(path, e) from None
-        atomic_write(path, lambda fh: np.savez(fh, potentials=self.potentials, labels=self.labels,
-                                               classes=np.array(self.classes, dtype=str),
-                                               paths=np.array(self.paths, dtype=str),
-                                               checksum=np.array(self.checksum())))
+        arrays: dict[str, Any] = {"potentials": self.potentials, "labels": self.labels, "classes": np.array(self.classes, dtype=str),
+                  "paths": np.array(self.paths, dtype=str), "checksum": np.array(self.checksum())}
+        if self.spike_counts is not None:
+            arrays |= {"spike_counts": self.spike_counts, "spike_layers": np.array(self.spike_layers or [], dtype=str),
+                       "spike_checksum": np.array(self.counts_checksum())}
+        atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":
@@ -94,12 +111,16 @@ class FeatureSet:
             reason = "empty file" if Path(path).exists() and Path(path).stat().st_size == 0 else \
                 " ".join(str(e).split()) or type(e).__name__
             raise CacheError(f"{path}: unreadable ({reason})") from None
+        counts = arrays.get("spike_counts")
         features = cls(arrays["potentials"], arrays["labels"], [str(c) for c in arrays["classes"]],
-                       [str(p) for p in arrays["paths"]])
+                       [str(p) for p in arrays["paths"]], counts,
+                       [str(n) for n in arrays["spike_layers"]] if counts is not None and "spike_layers" in arrays else None)
         features.check(path)
         stored = arrays.get("checksum")
         if stored is not None and str(stored) != features.checksum():  # entries before checksums have none
             raise CacheError(f"{path}: checksum mismatch (the file was changed or damaged)")
+        if counts is not None and str(arrays.get("spike_checksum", "")) != features.counts_checksum():
+            raise CacheError(f"{path}: spike counts fail their checksum (the file was changed or damaged)")
         return features
 
     def check(self, where: str | os.PathLike) -> None:
@@ -114,6 +135,10 @@ class FeatureSet:
             problems.append(f"labels outside the {len(self.classes)} classes")
         if len(self.paths) != len(p):
             problems.append(f"{len(self.paths)} paths for {len(p)} images")
+        counts = self.spike_counts
+        if counts is not None and (counts.ndim != 2 or len(counts) != len(p) or counts.dtype.kind not in "iu"
+                                   or len(self.spike_layers or []) != counts.shape[1]):
+            problems.append(f"spike counts are {counts.dtype} {counts.shape} for {len(p)} images")
         if not problems and p.size and not np.isfinite(p).all():
             problems.append("non-finite potentials")
         if problems:
@@ -171,6 +196,62 @@ def run_network(
     return np.concatenate(chunks)
 
 
+def spike_layers(network: SpikingNetwork) -> list[str]:
+    """The layers whose spikes a feature set counts: the input, then every layer below the last."""
+    return ["input"] + [layer.name for layer in network.architecture.layers[:-1]]
+
+
+def count_spikes(times: np.ndarray, spikes: Sequence[np.ndarray]) -> np.ndarray:
+    """(N, layers) int32 spike counts: the input's, then each recorded layer's (spike-time maps, where
+    ``NO_SPIKE`` is silent, or boolean trains)."""
+    from .encoding import NO_SPIKE
+
+    counts = [(times < NO_SPIKE).reshape(len(times), -1).sum(axis=1)]
+    for s in spikes:
+        counts.append((s < NO_SPIKE).reshape(len(s), -1).sum(axis=1) if s.dtype == np.uint8
+                      else s.reshape(len(s), -1).sum(axis=1))
+    return np.stack(counts, axis=1).astype(np.int32)
+
+
+@torch.no_grad()
+def run_counted(
+    network: SpikingNetwork,
+    times: np.ndarray,
+    thresholds: Thresholds = FEATURE_THRESHOLDS,
+    encoder: DoGEncoder = DoGEncoder(),
+    batch_size: int = 8,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`run_network`'s conv3 potentials, and the spike counts of every layer below (what the
+    diagnostics report): (N, T, maps, H, W) float32, (N, layers) int32."""
+    layers = len(spike_layers(network))
+    potentials, counts = [], []
+    if device == "cpu":
+        from .events import run_events
+
+        for start in range(0, len(times), 64):
+            chunk = times[start : start + 64]
+            activity = run_events(network, chunk, thresholds, encoder.time_steps, record=True)
+            assert activity.potentials is not None  # the whole network ran
+            potentials.append(activity.potentials)
+            counts.append(count_spikes(chunk, [s for s in activity.spikes or [] if s is not None]))
+            if progress:
+                progress(len(chunk))
+    else:
+        network = network.to(device)
+        for start in range(0, len(times), batch_size):
+            batch = torch.from_numpy(times[start : start + batch_size]).to(device)
+            activity = network(spike_train(batch, encoder.time_steps), thresholds, record=True)
+            potentials.append(activity.potentials.cpu().numpy())
+            counts.append(np.stack([s.flatten(1).sum(1).cpu().numpy() for s in activity.spikes or []], 1).astype(np.int32))
+            if progress:
+                progress(len(batch))
+    if not potentials:
+        return np.zeros((0, encoder.time_steps, 20) + (6, 9), np.float32), np.zeros((0, layers), np.int32)
+    return np.concatenate(potentials), np.concatenate(counts)
+
+
 def cache_key(network: SpikingNetwork, thresholds: Thresholds, encoder: DoGEncoder, files: Sequence[Path]) -> str:
     """Content hash of everything the potentials depend on: weights, thresholds, encoder, image files."""
     h = hashlib.sha256()
@@ -197,17 +278,36 @@ def folder_features(
     files, labels, classes = image_folder(root)
     if len(classes) < 2:
         raise RecollectionError(f"{root} has a single class folder ({classes[0]}); naming needs at least two")
+    return files_features(files, labels, classes, network, thresholds, encoder, cache_dir, batch_size, device, progress)
+
+
+def files_features(
+    files: Sequence[Path],
+    labels: Sequence[int],
+    classes: list[str],
+    network: SpikingNetwork,
+    thresholds: Thresholds = FEATURE_THRESHOLDS,
+    encoder: DoGEncoder = DoGEncoder(),
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 8,
+    device: str = "cpu",
+    progress: Callable[[int, int], Progress] | None = None,
+) -> FeatureSet:
+    """Features of a list of image files with their labels (a folder, or a split of one), with the spike
+    counts of every layer, read from the cache when there (an entry written without counts is rebuilt)."""
+    files = [Path(f) for f in files]
     cached = None
     if cache_dir is not None:
         cached = Path(cache_dir) / f"{ENTRY_PREFIX}{cache_key(network, thresholds, encoder, files)}.npz"
         if cached.is_file():
-            hit = read_entry(cached, [str(f) for f in files], labels)
-            if hit is not None:
+            hit = read_entry(cached, [str(f) for f in files], labels, classes)
+            if hit is not None and hit.spike_counts is not None:
                 return hit
     step = progress(len(files), 0) if progress else None
     times = encode_files(files, encoder)
-    potentials = run_network(network, times, thresholds, encoder, batch_size, device, step)
-    features = FeatureSet(potentials, np.asarray(labels), classes, [str(f) for f in files])
+    potentials, counts = run_counted(network, times, thresholds, encoder, batch_size, device, step)
+    features = FeatureSet(potentials, np.asarray(labels, dtype=np.int64), list(classes), [str(f) for f in files], counts,
+                          spike_layers(network))
     if cached is not None:
         features.save(cached)
     return features
@@ -220,14 +320,21 @@ def same_images(stored: Sequence[str], paths: Sequence[str]) -> bool:
     return len(stored) == len(paths) and all(Path(a).parts[-2:] == Path(b).parts[-2:] for a, b in zip(stored, paths))
 
 
-def read_entry(path: Path, paths: list[str], labels: Sequence[int]) -> FeatureSet | None:
-    """A cache entry if it is whole and matches the folder, else None after one warning (it is rebuilt)."""
+def read_entry(path: Path, paths: list[str], labels: Sequence[int], classes: Sequence[str] | None = None) -> FeatureSet | None:
+    """A cache entry if it is whole and holds these images, else None after one warning (it is rebuilt).
+    The entry's key covers the image files themselves, so the same files under another path spelling (e.g.
+    from another working directory) or with other labels (a folder named class by class, or as one set)
+    are the same features: they are returned with the caller's paths, labels and classes."""
     try:
         features = FeatureSet.load(path)
-        if not same_images(features.paths, paths) or not np.array_equal(features.labels, np.asarray(labels)):
+        if not same_images(features.paths, paths):
             raise CacheError(f"{path}: lists other images than the folder holds")
-        features.paths = list(paths)  # the same files, named as this caller names them (the entry may be
-        return features  # from another working directory: relative names would point elsewhere here)
+        given = np.asarray(labels, dtype=features.labels.dtype)
+        if features.paths != paths or not np.array_equal(features.labels, given) or (
+                classes is not None and list(classes) != features.classes):
+            features = FeatureSet(features.potentials, given, list(classes) if classes is not None else features.classes,
+                                  list(paths), features.spike_counts, features.spike_layers)
+        return features
     except CacheError as e:
         warnings.warn(f"damaged feature cache entry, rebuilding it: {e}", CacheWarning, stacklevel=3)
         return None

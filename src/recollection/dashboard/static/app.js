@@ -274,6 +274,7 @@ async function compare() {
 async function nameIt() {
   const image = uploads.name ? {upload: uploads.name} : {sample: $("name-image").value};
   const data = await api("/api/name", {image});
+  showNamingWarnings(data.warnings);
   $("name-original").src = data.image;
   $("name-scores").src = data.scores_plot;
   $("name-raster").src = data.raster;
@@ -286,8 +287,14 @@ async function nameIt() {
   $("name-result").hidden = false;
 }
 
+function showNamingWarnings(warnings) {
+  $("name-warnings").textContent = (warnings || []).map((w) => `warning: ${w}`).join("\n");
+  $("name-warnings").hidden = !(warnings || []).length;
+}
+
 async function teach() {
-  const data = await api("/api/teach", {face: {sample: $("teach-face").value}, motor: {sample: $("teach-motor").value}});
+  const data = await api("/api/teach", {taught: [{sample: $("teach-face").value}, {sample: $("teach-motor").value}]});
+  showNamingWarnings(data.warnings);
   $("teach-result").textContent = `one-shot test accuracy: ${(100 * data.accuracy).toFixed(1)} % of ${data.test_images} test images`;
   $("teach-result").hidden = false;
 }
@@ -316,7 +323,14 @@ async function start() {
   buildAttend();  // attend.js
   if (OPTIONS.naming.available) {
     for (const s of OPTIONS.naming.test) option($("name-image"), s);
-    for (const s of OPTIONS.naming.train) option($(s.includes("Face") ? "teach-face" : "teach-motor"), s);
+    const [first, second] = OPTIONS.naming.classes;
+    $("teach-a-name").textContent = first;
+    $("teach-b-name").textContent = second || "";
+    for (const s of OPTIONS.naming.train) {
+      const cls = OPTIONS.naming.sample_classes[s];
+      if (cls === first || cls === second) option($(cls === first ? "teach-face" : "teach-motor"), s);
+    }
+    if (OPTIONS.naming.classes.length !== 2) $("teach-run").disabled = true;  // the teach form holds one pair
     for (const c of OPTIONS.naming.classes) option($("recall-name"), c);
   } else {
     $("name-unavailable").hidden = false;

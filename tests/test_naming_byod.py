@@ -128,7 +128,7 @@ def test_grouped_shots_record_groups_and_score_on_unseen_groups(byod, tmp_path):
 
 
 def test_fit_save_load_predict_is_the_model_in_memory(byod, tmp_path):
-    from recollection.naming.model import NamingModel, fit_model, predict_folder
+    from recollection.naming.model import SavedNamer, fit_model, predict_folder
     from recollection.naming.neurons import NameNeurons
     from recollection.naming.svm import SpikeSVM
 
@@ -142,7 +142,7 @@ def test_fit_save_load_predict_is_the_model_in_memory(byod, tmp_path):
     assert len(rows) == 18 and set(rows[0]) == {"file", "name", *CLASSES, "svm_name", "class"}
     memory, _ = fit_model(byod["train"], str(byod["weights"]), mode="corrected", thresholds="auto", svm_thresholds="auto",
                           groups=GROUPS, cache_dir=byod["cache"])
-    loaded = NamingModel.load(path)
+    loaded = SavedNamer.load(path)
     assert loaded.thresholds == memory.thresholds and loaded.classes == memory.classes
     expected = predict_folder(memory, byod["test"], cache_dir=byod["cache"])
     assert [r["name"] for r in rows] == expected.names and [r["svm_name"] for r in rows] == expected.svm

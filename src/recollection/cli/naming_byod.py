@@ -66,10 +66,10 @@ def naming_predict(
     device: Device = "cpu",
 ) -> None:
     """Name every image of FOLDER with a saved model; write a CSV."""
-    from ..naming.model import NamingModel, predict_folder
+    from ..naming.model import SavedNamer, predict_folder
 
     check_writable_dir(out_file.parent if str(out_file.parent) else Path("."))
-    loaded = NamingModel.load(model)
+    loaded = SavedNamer.load(model)
     predictions = predict_folder(loaded, folder, weights, cache or default_cache(), pick_device(device))
     path = predictions.write_csv(out_file)
     counts = {c: predictions.names.count(c) for c in loaded.classes}

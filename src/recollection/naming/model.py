@@ -69,7 +69,7 @@ def _optional_thresholds(values: Sequence[float] | None) -> Thresholds | None:
 
 
 @dataclass
-class NamingModel:
+class SavedNamer:
     """Name neurons (and optionally the SVM) fit on a training folder, with what it takes to name more."""
 
     classes: list[str]
@@ -108,7 +108,7 @@ class NamingModel:
         return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "NamingModel":
+    def load(cls, path: str | os.PathLike) -> "SavedNamer":
         """Read a saved model, or one ModelFileError line saying what is wrong with the file."""
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -212,13 +212,13 @@ def listing(folder: str | os.PathLike) -> tuple[list[Path], list[str] | None]:
     return files, None
 
 
-def features(model: NamingModel, files: Sequence[Path], thresholds: Thresholds, network: SpikingNetwork,
+def features(model: SavedNamer, files: Sequence[Path], thresholds: Thresholds, network: SpikingNetwork,
              cache_dir: str | os.PathLike | None, device: str = "cpu") -> FeatureSet:
     return files_features(files, [0] * len(files), ["images"], network, thresholds, model.check_encoder(),
                           cache_dir=cache_dir, device=device)
 
 
-def predict_folder(model: NamingModel, folder: str | os.PathLike, weights: str | os.PathLike | None = None,
+def predict_folder(model: SavedNamer, folder: str | os.PathLike, weights: str | os.PathLike | None = None,
                    cache_dir: str | os.PathLike | None = None, device: str = "cpu") -> Predictions:
     """Name every image of ``folder`` with a saved model (its features made with the model's weights
     and thresholds, cached like any others)."""
@@ -237,7 +237,7 @@ def predict_folder(model: NamingModel, folder: str | os.PathLike, weights: str |
 def fit_model(train: str | os.PathLike, weights: str, data: str | os.PathLike | None = None, mode: str = "paper",
               thresholds: "Choice" = None, svm_thresholds: "Choice" = None, svm: bool = True, init: float | None = None,
               seed: int = 66, groups: str | None = None, cache_dir: str | os.PathLike | None = None,
-              device: str = "cpu") -> tuple[NamingModel, "Diagnostics"]:
+              device: str = "cpu") -> tuple[SavedNamer, "Diagnostics"]:
     """Name neurons (and the SVM) fit on a training folder, ready to save. Paper mode: the given,
     calibrated (``"auto"``) or preset thresholds; corrected mode: thresholds chosen from the grid (scaled
     around given or calibrated thresholds) by cross-validation on the folder (grouped with ``groups``)."""
@@ -275,7 +275,7 @@ def fit_model(train: str | os.PathLike, weights: str, data: str | os.PathLike | 
         svm_model = SpikeSVM().fit(svm_set.potentials, svm_set.labels)
         roles["svm"] = (key, svm_chosen, {"train": svm_set})
     config["calibration"] = bank.calibrations()
-    model = NamingModel(list(features.classes), str(Path(directory).resolve()), weights_checksum(directory), chosen, names,
+    model = SavedNamer(list(features.classes), str(Path(directory).resolve()), weights_checksum(directory), chosen, names,
                         svm_model, svm_chosen, config)
     auto = [role for role, value in (("naming", thresholds), ("svm", svm_thresholds)) if value == "auto"]
     return model, diagnose(roles, calibrated=auto)

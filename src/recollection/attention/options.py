@@ -35,7 +35,7 @@ ATTEND_PARAMS: dict[str, Param] = {
                                                   f"the peers: {PEER_HELP}"),
     "cue": Param(str, "class", CUES, CUE_HELP),
     **{k: RETRACE_OPTIONS[k] for k in RETRACE_KEYS},
-    # none, not the retrace's rescale_std: the per-step rescaling erases what the concept selects (notes/attend.md)
+    # none, not the retrace's rescale_std: the per-step rescaling erases what the concept selects (docs/attention.md)
     "normalize": replace(RETRACE_OPTIONS["normalize"], default="none", help=RETRACE_OPTIONS["normalize"].help +
                          " (Recollection only; the default none keeps the magnitudes the concept neuron selects with.)"),
 }

@@ -15,10 +15,10 @@ from ..io import write_json
 from ..naming import presets as N
 from ..naming.presets import (DATA_HELP, ONESHOT_NOVELTY, ONESHOT_SVM_WEIGHTS, PAPER_INIT, PRESETS,
                               SPLIT_TRAIN_PER_CLASS, VALIDATION_RUNS)
-from .common import Cache, Device, app, check_writable_dir, default_cache, err, fail, out, pick_device, seed_option, user_errors
+from .common import Cache, Device, app, check_writable_dir, default_cache, err, out, pick_device, seed_option, user_errors
 from .naming_common import (AUTO_HELP, INIT_HELP, MODE_HELP, NAMES, NAMING_THRESHOLDS_HELP, ONESHOT_CANDIDATES_HELP,  # noqa: F401
                             RUN61, SVM, WEIGHTS_HELP, Data, GroupsOption, bind_groups, divergence_warnings, feature_bank,
-                            feature_progress, groups_record, parse_thresholds, progress_bars, report_features,
+                            feature_progress, groups_record, parse_presentations, print_runs, parse_thresholds, progress_bars, report_features,
                             summary_line)
 
 naming_app = typer.Typer(help="Naming in an STDP spiking network: features, name neurons, the SVM baseline.",
@@ -146,7 +146,7 @@ def naming_shots(
     device: Device = "cpu",
 ) -> None:
     """K one-shot (or N-shot) runs with a seed: naming, and the SVM on the same images, per-run accuracies."""
-    from ..naming.experiments import summary, write_results
+    from ..naming.experiments import write_results
     from ..naming.protocols import check_mode, shot_protocol
 
     check_mode(mode)
@@ -180,10 +180,7 @@ def naming_shots(
                                             {"naming": naming_thresholds, "svm": svm_thresholds})}
     written = write_results(out_dir, "shots", config, result.results(), extra,
                             title=f"{shots}-shot naming, {mode} mode: test accuracy of {runs} runs")
-    for name, values in result.results().items():
-        s = summary(values)
-        out.print(f"{name:7s} {summary_line(s)}")
-    out.print(f"wrote {written.json}" + (f" and {written.plot}" if written.plot else ""))
+    print_runs(result.results(), written)
 
 
 @naming_app.command("splits")
@@ -211,7 +208,7 @@ def naming_splits(
     device: Device = "cpu",
 ) -> None:
     """Random train/test splits of the pooled images: naming and the SVM on the same splits."""
-    from ..naming.experiments import summary, write_results
+    from ..naming.experiments import write_results
     from ..naming.protocols import check_mode, split_protocol
 
     check_mode(mode)
@@ -234,10 +231,7 @@ def naming_splits(
                                   {"naming": naming_thresholds, "svm": svm_thresholds})
     written = write_results(out_dir, "splits", config, result.results(), {"diagnostics": diagnostics},
                             title=f"{mode}-mode naming vs SVM: test accuracy of {splits} random splits")
-    for name, values in result.results().items():
-        s = summary(values)
-        out.print(f"{name:7s} {summary_line(s)}")
-    out.print(f"wrote {written.json}" + (f" and {written.plot}" if written.plot else ""))
+    print_runs(result.results(), written)
 
 
 @naming_app.command("stdp")
@@ -260,12 +254,7 @@ def naming_stdp(
     from ..snn.network import save_weights
     from ..snn.stdp import StdpConfig, train_stdp
 
-    try:
-        counts = tuple(int(v) for v in presentations.split(","))
-    except ValueError:
-        fail(f"--presentations takes three integers, e.g. 3000,5000,6000; got {presentations!r}")
-    if len(counts) != 3 or min(counts) < 0:
-        fail(f"--presentations takes three non-negative integers (conv1,conv2,conv3); got {presentations!r}")
+    counts = parse_presentations(presentations)
     check_writable_dir(out_dir)
     config = dataclasses.replace(StdpConfig(), presentations=counts, shuffle=shuffle)
     with progress_bars() as progress:

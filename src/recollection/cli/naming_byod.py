@@ -10,10 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..naming.presets import VALIDATION_RUNS
-from .common import Cache, Device, check_writable_dir, default_cache, fail, out, pick_device, seed_option, user_errors
+from .common import Cache, Device, check_writable_dir, default_cache, out, pick_device, seed_option, user_errors
 from .naming import naming_app
 from .naming_common import (AUTO_HELP, INIT_HELP, MODE_HELP, NAMING_THRESHOLDS_HELP, SVM, WEIGHTS_HELP, Data,
-                            GroupsOption, parse_thresholds, progress_bars, summary_line)
+                            GroupsOption, parse_presentations, parse_thresholds, progress_bars, summary_line)
 
 
 @naming_app.command("fit")
@@ -112,12 +112,7 @@ def naming_pipeline(
     one-shot, with diagnostics: one JSON and a short summary."""
     from ..naming.pipeline import PipelineConfig, run_pipeline
 
-    try:
-        counts = tuple(int(v) for v in presentations.split(","))
-    except ValueError:
-        fail(f"--presentations takes three integers, e.g. 3000,5000,6000; got {presentations!r}")
-    if len(counts) != 3 or min(counts) < 0:
-        fail(f"--presentations takes three non-negative integers (conv1,conv2,conv3); got {presentations!r}")
+    counts = parse_presentations(presentations)
     for text, what in ((naming_thresholds, "--naming-thresholds"), (svm_thresholds, "--svm-thresholds")):
         parse_thresholds(text, what)  # one red line for a malformed value, before any work
     check_writable_dir(out_dir)

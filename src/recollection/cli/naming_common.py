@@ -38,6 +38,26 @@ def summary_line(s: dict) -> str:
             f"max {s['max']:.3f}  (n = {s['n']})")
 
 
+def print_runs(results: dict, written) -> None:
+    """Each method's summary over the runs, one line each, then where the results went."""
+    from ..naming.experiments import summary  # (accuracies: intervals clipped to [0, 1])
+
+    for name, values in results.items():
+        out.print(f"{name:7s} {summary_line(summary(values))}")
+    out.print(f"wrote {written.json}" + (f" and {written.plot}" if written.plot else ""))
+
+
+def parse_presentations(text: str) -> tuple[int, int, int]:
+    """``3000,5000,6000`` → STDP presentations per conv layer (one red line otherwise)."""
+    try:
+        counts = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        fail(f"--presentations takes three integers, e.g. 3000,5000,6000; got {text!r}")
+    if len(counts) != 3 or min(counts) < 0:
+        fail(f"--presentations takes three non-negative integers (conv1,conv2,conv3); got {text!r}")
+    return counts[0], counts[1], counts[2]
+
+
 def parse_thresholds(text: str | None, what: str):
     """``7,20.25`` (or ``conv1,conv2,conv3``) → Thresholds; ``auto`` stays ``"auto"`` (calibrated on the
     training images); None stays None (the preset)."""

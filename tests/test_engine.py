@@ -168,6 +168,33 @@ def test_each_normalisation_reaches_every_step(alexnet, trace96, method):
                 assert ((clipped.mean(1) - 0.5).abs() < 0.02).all(), entry.name
 
 
+@pytest.mark.parametrize("method", list(NORMALIZATIONS))
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (3, 7), (2, 5, 1, 1)])
+def test_normalising_in_place_gives_the_same_map_and_otherwise_leaves_the_input_alone(method, shape):
+    from recollection.retrace.normalize import normalize
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    x[0] = 2.0  # a constant sample normalises to its fixed value, in place or not
+    kept = x.clone()
+    copied = normalize(x, method)
+    assert torch.equal(x, kept)  # the default never writes into its input
+    overwritten = x.clone()
+    in_place = normalize(overwritten, method, inplace=True)
+    torch.testing.assert_close(in_place, copied, atol=1e-6, rtol=0)
+    assert in_place.data_ptr() == overwritten.data_ptr()  # no copy of the map was made
+
+
+def test_the_engine_normalises_in_place_without_touching_its_cascade(alexnet, trace96):
+    """The walk back lets normalisation overwrite fresh maps; every reported map must stay as reported."""
+    result = _recall(alexnet, trace96, normalize="rescale_std")
+    again = _recall(alexnet, trace96, normalize="rescale_std")
+    for a, b in zip(result.cascade, again.cascade):
+        assert a.name == b.name and torch.equal(a.value, b.value)
+    for entry in result.cascade[1:]:
+        if entry.name.startswith(("conv", "fc")):
+            assert entry.value.min() >= 0 and entry.value.max() <= 1  # normalised, then rectified: not overwritten
+
+
 def test_normalisations_differ_from_each_other_where_they_should(alexnet, trace96):
     results = {m: _recall(alexnet, trace96, normalize=m) for m in NORMALIZATIONS}
     local_pairs = {("std", "std_global"), ("rescale_std", "rescale_std_local"), ("minmax", "minmax_local")}

@@ -189,7 +189,8 @@ class Recollector:
             if step.kind in WEIGHTED:
                 target = plan.target[i]
                 seen = B.tensor_shape(trace, target, y.shape[0])
-                parts = [normalize(parts[0].reshape(seen), o.normalize).reshape(parts[0].shape)]
+                part = parts[0]
+                parts = [normalize(part.reshape(seen), o.normalize, inplace=_fresh(part, y)).reshape(part.shape)]
                 flag = o.positivise if step.kind == "linear" else o.positivise_conv
                 asked[plan.anchor[i]] = asked.get(plan.anchor[i], False) or flag
                 reports[target] = plan.names[i]
@@ -212,6 +213,12 @@ class Recollector:
         if mode == "random":
             return S.unpool_random(x, step.spec, shape, generator)
         return S.unpool_distribute(x, step.spec, shape)
+
+
+def _fresh(part: Tensor, y: Tensor) -> bool:
+    """Whether a backward step returned a tensor of its own (not a view, not sharing ``y``'s memory),
+    which normalisation may then overwrite instead of copying."""
+    return part._base is None and part.untyped_storage().data_ptr() != y.untyped_storage().data_ptr()
 
 
 def _parsed(source: Source | str) -> Source:

@@ -278,9 +278,11 @@ class Dashboard:
     def naming_picture(self, ref: Any) -> Image.Image:
         if isinstance(ref, dict) and "upload" in ref:
             return self.uploads.get(str(ref["upload"]))
-        if not isinstance(ref, dict) or self.naming_samples is None or self.naming_samples.picture(str(ref.get("sample"))) is None:
+        loader = self.naming_samples.picture(str(ref.get("sample"))) \
+            if isinstance(ref, dict) and self.naming_samples is not None else None
+        if loader is None:
             raise ClientError("choose one of the sample images or upload one")
-        return self.naming_samples.picture(str(ref["sample"]))()
+        return loader()
 
     def name(self, request: dict) -> Response:
         return Response.json(self.naming().name(self.naming_picture(request.get("image"))))

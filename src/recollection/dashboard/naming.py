@@ -4,6 +4,7 @@ folder, naming one image step by step, and one-shot teaching scored on the test 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,6 +13,9 @@ from PIL import Image
 from ..io import figure_png
 from ..naming.presets import ONESHOT_NOVELTY
 from .render import data_uri, map_picture, png_bytes
+
+if TYPE_CHECKING:
+    from ..naming.recall import RecallSetup
 
 
 class NamingState:
@@ -38,7 +42,7 @@ class NamingState:
         self.warnings = self.diagnostics.warnings()
         self.classes = self.train.classes
         self.test_folder = samples.test
-        self._recall_setup = None
+        self._recall_setup: RecallSetup | None = None
 
     @staticmethod
     def calibrated(samples):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def shot_runs(
         mask = masks[k] if masks is not None else None
         if scorer is not None:
             results["naming"].append(scorer.run(train.subset(index), mask)[1])
-        if svm_train is not None:
+        if svm_train is not None and svm_test is not None:
             sub = svm_train.subset(index)
             predicted = SpikeSVM().fit(sub.potentials, sub.labels).predict(svm_test_features)
             truth = svm_test.labels
@@ -148,12 +148,12 @@ def write_results(out: str | os.PathLike, name: str, config: dict, results: dict
     return Written(path, png)
 
 
-def cdf_figure(results: dict[str, Sequence[float]], title: str = ""):
+def cdf_figure(results: Mapping[str, Sequence[float]], title: str = ""):
     """Empirical CDFs of test accuracy, one curve per method (starting at 0), medians marked."""
     return figures.cdf(results, "test accuracy of a run", title or "test accuracy over runs (empirical CDF)",
                        "fraction of runs with accuracy ≤ x", medians=True)
 
 
-def cdf_plot(results: dict[str, Sequence[float]], path: Path, title: str = "") -> None:
+def cdf_plot(results: Mapping[str, Sequence[float]], path: Path, title: str = "") -> None:
     """The CDF figure as a PNG, written atomically."""
     save_figure(cdf_figure(results, title), path)

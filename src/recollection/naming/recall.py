@@ -47,10 +47,10 @@ class RecallSetup:
 
 def mean_dogs(folder: str | os.PathLike, encoder: DoGEncoder) -> tuple[np.ndarray, int]:
     files, labels, classes = image_folder(folder)
-    labels = np.asarray(labels)
+    label_array = np.asarray(labels)
     dogs = np.stack([encoder.dog(encoder.grey(f)) for f in files])
     kept = int(np.median((dogs > 0).sum(axis=(1, 2))))
-    return np.stack([dogs[labels == c].mean(axis=0) for c in range(len(classes))]), kept
+    return np.stack([dogs[label_array == c].mean(axis=0) for c in range(len(classes))]), kept
 
 
 def setup(train: str | os.PathLike, test: str | os.PathLike, weights: str | os.PathLike,

@@ -53,7 +53,10 @@ class Reproduction:
 
     def features(self, weights: str, thresholds: Thresholds, part: str) -> FeatureSet:
         """``part``: TrainingSet / TestingSet (or train / test)."""
-        return self.bank.features(weights, thresholds, PARTS.get(part, part))
+        which = PARTS.get(part, part)
+        if which not in ("train", "test"):
+            raise ValueError(f"part: TrainingSet, TestingSet, train or test; got {part!r}")
+        return self.bank.features(weights, thresholds, "train" if which == "train" else "test")
 
     def pair(self, weights: str, thresholds: Thresholds) -> tuple[FeatureSet, FeatureSet]:
         return self.bank.pair(weights, thresholds)
@@ -76,15 +79,18 @@ class Reproduction:
     def naming_preset(self, weights: str, paper_test: float, paper_train: float | None) -> Row:
         """:meth:`naming_full` with the paper's thresholds and init for a published weight set."""
         preset = PRESETS[weights]
+        if preset.naming is None or preset.init is None:
+            raise ValueError(f"the {weights} weights have no published naming thresholds")
         return self.naming_full(weights, preset.naming, preset.init, paper_test, paper_train)
 
     def oneshot_run61(self, pairs: int, seed: int) -> Row:
         result = P.shot_protocol(self.bank, ["run61"], pairs, 1, seed)
         s = summary(result.naming)
         detail = {"summary": s}
-        listed = self.listed_pairs(self.bank.train("run61", result.thresholds))
+        thresholds, params = result.chosen()
+        listed = self.listed_pairs(self.bank.train("run61", thresholds))
         if listed:
-            ours = P.shots([p for p, _ in listed], self.pair("run61", result.thresholds), result.params).naming
+            ours = P.shots([p for p, _ in listed], self.pair("run61", thresholds), params).naming
             theirs = np.array([a for _, a in listed])
             detail["reference_pairs"] = {"n": len(listed), "identical": int(np.sum(np.isclose(ours, theirs))),
                                          "mean_abs_diff": float(np.mean(np.abs(np.array(ours) - theirs)))}

@@ -129,7 +129,7 @@ def numpy_loop(weights: list[np.ndarray], times: np.ndarray, thresholds: Thresho
 @torch.no_grad()
 def dense_path(network: SpikingNetwork, times: np.ndarray, thresholds: Thresholds, batch_size: int = 8) -> np.ndarray:
     """``SpikingNetwork.forward`` (time-batched float64 convolutions) in batches, on the CPU.
-    (Called directly: ``features.run_network`` may itself use the events path on the CPU.)"""
+    (Called directly: ``features.run_counted`` may itself use the events path on the CPU.)"""
     chunks = [network(spike_train(torch.from_numpy(times[i : i + batch_size]), 15), thresholds).potentials.numpy()
               for i in range(0, len(times), batch_size)]
     return np.concatenate(chunks)

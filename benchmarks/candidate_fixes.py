@@ -25,7 +25,6 @@ import contextlib
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from recollection.retrace import engine as E

@@ -158,44 +158,6 @@ def encode_files(files: Sequence[Path], encoder: DoGEncoder, workers: int = 2) -
         return np.stack(list(pool.map(one, files))) if files else np.zeros((0, encoder.height, encoder.width), np.uint8)
 
 
-@torch.no_grad()
-def run_network(
-    network: SpikingNetwork,
-    times: np.ndarray,
-    thresholds: Thresholds = FEATURE_THRESHOLDS,
-    encoder: DoGEncoder = DoGEncoder(),
-    batch_size: int = 8,
-    device: str = "cpu",
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """conv3 potentials (N, T, maps, H, W) for spike-time maps (N, H, W), in batches.
-
-    On the CPU the event-driven kernels (``events.py``) run, bit-identical to the dense path and about
-    100× faster; on a GPU the dense, time-batched convolutions do.
-    """
-    if device == "cpu":
-        from .events import forward_events
-
-        chunks = []
-        for start in range(0, len(times), 64):
-            chunks.append(forward_events(network, times[start : start + 64], thresholds, encoder.time_steps))
-            if progress:
-                progress(len(chunks[-1]))
-        if chunks:
-            return np.concatenate(chunks)
-    network = network.to(device)
-    chunks = []
-    for start in range(0, len(times), batch_size):
-        batch = torch.from_numpy(times[start : start + batch_size]).to(device)
-        activity = network(spike_train(batch, encoder.time_steps), thresholds)
-        chunks.append(activity.potentials.cpu().numpy())
-        if progress:
-            progress(len(batch))
-    if not chunks:
-        return np.zeros((0, encoder.time_steps, 20) + (6, 9), np.float32)
-    return np.concatenate(chunks)
-
-
 def spike_layers(network: SpikingNetwork) -> list[str]:
     """The layers whose spikes a feature set counts: the input, then every layer below the last."""
     return ["input"] + [layer.name for layer in network.architecture.layers[:-1]]
@@ -223,8 +185,12 @@ def run_counted(
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`run_network`'s conv3 potentials, and the spike counts of every layer below (what the
-    diagnostics report): (N, T, maps, H, W) float32, (N, layers) int32."""
+    """conv3 potentials (N, T, maps, H, W) float32 for spike-time maps (N, H, W), in batches, and the
+    spike counts of every layer below (what the diagnostics report), (N, layers) int32.
+
+    On the CPU the event-driven kernels (``events.py``) run, bit-identical to the dense path and about
+    100× faster; on a GPU the dense, time-batched convolutions do.
+    """
     layers = len(spike_layers(network))
     potentials, counts = [], []
     if device == "cpu":
